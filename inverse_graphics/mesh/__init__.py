@@ -1,0 +1,1 @@
+"""Meshes: I/O (trimesh), normalisation, ico-sphere, losses, ground-truth metrics."""

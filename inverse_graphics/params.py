@@ -1,0 +1,161 @@
+"""Schema and validation of ``params.yaml``: every mistake is caught before any work starts.
+
+Each stage reads only its own sections. A problem is reported as one line
+``params.yaml: <dotted.key>: <problem>`` through ``UserError``; the stage prints it after
+``error: `` and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Field:
+    """One leaf of the schema: a type, optional choices, bounds, and whether ``null`` is allowed."""
+
+    type: type
+    choices: tuple | None = None
+    min: float | None = None
+    max: float | None = None
+    nullable: bool = False
+
+    def check(self, key: str, value: Any) -> Any:
+        if value is None:
+            if self.nullable:
+                return None
+            raise UserError(f"params.yaml: {key}: must not be null (expected {self.type.__name__})")
+        ok = isinstance(value, self.type) and not (self.type in (int, float) and isinstance(value, bool))
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok:
+            raise UserError(f"params.yaml: {key}: expected {self.type.__name__}, got {type(value).__name__} {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise UserError(f"params.yaml: {key}: expected one of {list(self.choices)}, got {value!r}")
+        if self.min is not None and value < self.min:
+            raise UserError(f"params.yaml: {key}: must be >= {self.min}, got {value!r}")
+        if self.max is not None and value > self.max:
+            raise UserError(f"params.yaml: {key}: must be <= {self.max}, got {value!r}")
+        return value
+
+
+INT, FLOAT, STR, BOOL = Field(int), Field(float), Field(str), Field(bool)
+POS_INT, POS_FLOAT, NONNEG_FLOAT = Field(int, min=1), Field(float, min=1e-12), Field(float, min=0.0)
+WEIGHT = NONNEG_FLOAT
+OPTIMIZER = Field(str, choices=("sgd", "adam"))
+
+SCHEMA: dict[str, dict] = {
+    "synth": {
+        "source": Field(str, choices=("synthetic", "folder")),
+        "folder": Field(str, nullable=True),
+        "seed": Field(int, min=0),
+        "num_cars": POS_INT,
+        "images_per_car": POS_INT,
+        "resolution": Field(int, choices=(32, 64, 128, 256, 512)),
+        "heldout": Field(int, min=0),
+        "heldout_views": POS_INT,
+        "heldout_resolution": Field(int, min=16),
+        "camera": {
+            "dist": POS_FLOAT,
+            "fov": Field(float, min=1.0, max=170.0),
+            "elev_min": Field(float, min=-90.0, max=90.0),
+            "elev_max": Field(float, min=-90.0, max=90.0),
+        },
+    },
+    "render": {
+        "backend": Field(str, choices=("auto", "fast", "pytorch3d")),
+        "sigma": POS_FLOAT,
+        "faces_per_pixel": POS_INT,
+        "device": Field(str, choices=("auto", "cpu", "cuda")),
+    },
+    "fit": {
+        "input": STR,
+        "seed": Field(int, min=0),
+        "ico_level": Field(int, min=0, max=6),
+        "image_size": Field(int, min=16),
+        "iterations": Field(int, min=0),
+        "views_per_iter": POS_INT,
+        "optimizer": OPTIMIZER,
+        "lr": POS_FLOAT,
+        "momentum": Field(float, min=0.0, max=1.0),
+        "silhouette_loss": Field(str, choices=("mse", "iou")),
+        "laplacian": Field(str, choices=("uniform", "cotangent")),
+        "w_silhouette": WEIGHT,
+        "w_edge": WEIGHT,
+        "w_normal": WEIGHT,
+        "w_laplacian": WEIGHT,
+        "log_every": POS_INT,
+    },
+    "fit3d": {
+        "target": STR,
+        "seed": Field(int, min=0),
+        "ico_level": Field(int, min=0, max=6),
+        "iterations": Field(int, min=0),
+        "num_samples": POS_INT,
+        "optimizer": OPTIMIZER,
+        "lr": POS_FLOAT,
+        "momentum": Field(float, min=0.0, max=1.0),
+        "w_chamfer": WEIGHT,
+        "w_edge": WEIGHT,
+        "w_normal": WEIGHT,
+        "w_laplacian": WEIGHT,
+        "w_quadric": WEIGHT,
+        "log_every": POS_INT,
+    },
+}
+
+
+def _validate(spec: dict, values: Any, prefix: str) -> dict:
+    if not isinstance(values, dict):
+        raise UserError(f"params.yaml: {prefix}: expected a mapping, got {type(values).__name__}")
+    for key in values:
+        if key not in spec:
+            raise UserError(f"params.yaml: {prefix}.{key}: unknown key (known: {', '.join(spec)})")
+    out = {}
+    for key, sub in spec.items():
+        dotted = f"{prefix}.{key}"
+        if key not in values:
+            raise UserError(f"params.yaml: {dotted}: missing key")
+        out[key] = _validate(sub, values[key], dotted) if isinstance(sub, dict) else sub.check(dotted, values[key])
+    return out
+
+
+def validate(raw: Any, sections: list[str] | None = None) -> dict:
+    """Check ``raw`` (parsed YAML) against ``SCHEMA``; return the validated ``sections`` (all if None).
+
+    Unknown top-level sections are errors too, so a typo such as ``fitt:`` cannot pass silently.
+    """
+    if not isinstance(raw, dict):
+        raise UserError("params.yaml: expected a mapping of sections at the top level")
+    for section in raw:
+        if section not in SCHEMA:
+            raise UserError(f"params.yaml: {section}: unknown section (known: {', '.join(SCHEMA)})")
+    out = {}
+    for section in sections or list(SCHEMA):
+        if section not in raw:
+            raise UserError(f"params.yaml: {section}: missing section")
+        out[section] = _validate(SCHEMA[section], raw[section], section)
+    if "synth" in out and out["synth"]["camera"]["elev_min"] > out["synth"]["camera"]["elev_max"]:
+        raise UserError("params.yaml: synth.camera.elev_min: must be <= synth.camera.elev_max")
+    if "synth" in out and out["synth"]["source"] == "folder" and not out["synth"]["folder"]:
+        raise UserError("params.yaml: synth.folder: required when synth.source is 'folder'")
+    return out
+
+
+def load_params(sections: list[str] | None = None, path: str | os.PathLike = "params.yaml") -> dict:
+    """Read and validate ``params.yaml`` from the working directory (or ``path``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: file not found (run stages from the repository root)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    return validate(raw, sections)

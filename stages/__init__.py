@@ -1,0 +1,1 @@
+"""DVC stage scripts: ``python -m stages.<name>`` from the repository root."""
