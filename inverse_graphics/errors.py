@@ -10,3 +10,16 @@ class UserError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+class NonFiniteLossError(UserError):
+    """A loss term became NaN/Inf during a fit.
+
+    ``last_good_verts: (V, 3)`` and ``faces: (F, 3)`` are the last mesh whose losses were all
+    finite, so a stage can keep it on disk before stopping.
+    """
+
+    def __init__(self, message: str, last_good_verts, faces):
+        super().__init__(message)
+        self.last_good_verts = last_good_verts
+        self.faces = faces

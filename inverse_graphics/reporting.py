@@ -1,0 +1,62 @@
+"""What stages write for people and for DVC: metric summaries, loss-curve CSVs, silhouette sheets."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .io_utils import write_text
+
+
+def mean_metrics(per_object: dict[str, dict]) -> dict:
+    """Average each metric over objects (``*_min`` metrics take the minimum); keep the per-object rows."""
+    names = sorted({k for row in per_object.values() for k in row})
+    summary: dict = {}
+    for name in names:
+        values = [row[name] for row in per_object.values() if name in row]
+        summary[name] = float(min(values)) if name.endswith("_min") else float(np.mean(values))
+    summary["seconds"] = float(sum(row.get("seconds", 0.0) for row in per_object.values()))
+    summary["objects"] = per_object
+    return summary
+
+
+def write_curve(path: str | os.PathLike, history: list[dict]) -> None:
+    """Per-iteration loss terms as CSV (``iteration`` first), for ``dvc plots``."""
+    if not history:
+        write_text(path, "iteration\n")
+        return
+    columns = list(history[0])
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+    write_text(path, buffer.getvalue())
+
+
+def silhouette_sheet(target: torch.Tensor, fitted: torch.Tensor, max_cols: int = 10) -> Image.Image:
+    """Rows of (target, fitted, overlay) per view; ``target, fitted: (N, H, W)`` in [0, 1].
+
+    Overlay colours: white = both, red = target only (missed), blue = fitted only (extra).
+    """
+    t = target.detach().cpu().float().numpy() >= 0.5
+    f = fitted.detach().cpu().float().numpy() >= 0.5
+    overlay = np.stack([t, t & f, f], axis=-1).astype(np.float32)
+    gray = lambda m: np.repeat(m[..., None].astype(np.float32), 3, axis=-1)  # noqa: E731
+    n, h, w = t.shape
+    pad = 2
+    blocks = []
+    for start in range(0, n, max_cols):
+        idx = range(start, min(start + max_cols, n))
+        rows = [np.concatenate([np.pad(img[i], ((pad, pad), (pad, pad), (0, 0)), constant_values=0.5) for i in idx], 1)
+                for img in (gray(t), gray(f), overlay)]
+        block = np.concatenate(rows, 0)
+        if blocks and block.shape[1] < blocks[0].shape[1]:
+            block = np.pad(block, ((0, 0), (0, blocks[0].shape[1] - block.shape[1]), (0, 0)), constant_values=0.5)
+        blocks.append(block)
+    return Image.fromarray((np.concatenate(blocks, 0) * 255).astype(np.uint8))

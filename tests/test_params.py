@@ -1,0 +1,110 @@
+"""params.yaml validation: every error kind gives one line naming the dotted key."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from inverse_graphics.errors import UserError
+from inverse_graphics.params import SCHEMA, load_params, validate
+
+
+@pytest.fixture
+def raw(default_params_text):
+    return yaml.safe_load(default_params_text)
+
+
+def test_default_params_are_valid(raw):
+    params = validate(raw)
+    assert set(params) == set(SCHEMA)
+    assert params["fit"]["iterations"] == 2000
+
+
+def error_of(raw, sections=None) -> str:
+    with pytest.raises(UserError) as info:
+        validate(raw, sections)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_unknown_key(raw):
+    raw["fit"]["w_edgee"] = 1.0
+    assert error_of(raw).startswith("params.yaml: fit.w_edgee: unknown key")
+
+
+def test_unknown_section(raw):
+    raw["fitt"] = {}
+    assert error_of(raw).startswith("params.yaml: fitt: unknown section")
+
+
+def test_missing_key(raw):
+    del raw["synth"]["camera"]["fov"]
+    assert error_of(raw) == "params.yaml: synth.camera.fov: missing key"
+
+
+def test_wrong_type(raw):
+    raw["fit"]["iterations"] = "many"
+    assert error_of(raw) == "params.yaml: fit.iterations: expected int, got str 'many'"
+
+
+def test_bool_is_not_an_int(raw):
+    raw["fit"]["iterations"] = True
+    assert "fit.iterations: expected int" in error_of(raw)
+
+
+def test_int_is_accepted_for_float(raw):
+    raw["fit"]["lr"] = 1
+    assert validate(raw)["fit"]["lr"] == 1.0 and isinstance(validate(raw)["fit"]["lr"], float)
+
+
+def test_bad_choice(raw):
+    raw["fit"]["optimizer"] = "lbfgs"
+    assert error_of(raw) == "params.yaml: fit.optimizer: expected one of ['sgd', 'adam'], got 'lbfgs'"
+
+
+def test_out_of_range(raw):
+    raw["fit"]["w_edge"] = -1.0
+    assert error_of(raw) == "params.yaml: fit.w_edge: must be >= 0.0, got -1.0"
+
+
+def test_null_not_allowed(raw):
+    raw["fit"]["input"] = None
+    assert "fit.input: must not be null" in error_of(raw)
+
+
+def test_cross_field_checks(raw):
+    raw["synth"]["camera"]["elev_min"] = 40.0
+    assert "synth.camera.elev_min" in error_of(raw)
+    raw["synth"]["camera"]["elev_min"] = 0.0
+    raw["synth"]["source"] = "folder"
+    assert error_of(raw) == "params.yaml: synth.folder: required when synth.source is 'folder'"
+
+
+def test_only_requested_sections_are_validated(raw):
+    del raw["fit3d"]
+    assert set(validate(raw, ["fit"])) == {"fit"}
+    assert error_of(raw) == "params.yaml: fit3d: missing section"
+
+
+def test_load_params_reports_missing_and_bad_yaml(tmp_path):
+    with pytest.raises(UserError, match="params.yaml: file not found"):
+        load_params(path=tmp_path / "params.yaml")
+    (tmp_path / "params.yaml").write_text("fit: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_params(path=tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize("stage", ["fit_mesh", "fit_mesh_3d"])
+def test_stage_exits_2_with_one_line(tmp_path, repo_root, raw, stage):
+    raw["fit"]["momentum"] = "high"
+    raw["fit3d"]["momentum"] = "high"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    proc = subprocess.run(
+        [sys.executable, "-m", f"stages.{stage}"],
+        cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(repo_root), "PATH": ""},
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: params.yaml: fit") and ".momentum: expected float" in lines[0]
