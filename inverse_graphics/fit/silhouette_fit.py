@@ -122,7 +122,7 @@ def fit_to_silhouettes(
         loss.backward()
         optimizer.step()
         if it % settings.log_every == 0 or it == settings.iterations - 1:
-            row = {"iteration": it, "loss": float(loss)} | {n: float(v) for n, v in terms.items()}
+            row = {"iteration": it, "loss": loss.item()} | {n: v.item() for n, v in terms.items()}
             history.append(row)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
     return SilhouetteFitResult((src_verts + offsets).detach(), faces, history, time.perf_counter() - start)

@@ -1,0 +1,97 @@
+"""The silhouette fit and the ``fit_mesh`` stage on a tiny object rendered by the project itself."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from inverse_graphics.errors import NonFiniteLossError
+from inverse_graphics.fit.silhouette_fit import SilhouetteFitSettings, fit_to_silhouettes, silhouette_loss
+from inverse_graphics.mesh.ico_sphere import ico_sphere
+from inverse_graphics.mesh.io import save_mesh
+from inverse_graphics.mesh.metrics import silhouette_iou
+from inverse_graphics.render.cameras import CameraRig, save_rig, tutorial_rig
+from inverse_graphics.render.silhouette import SilhouetteRenderer, SilhouetteSettings
+
+SIZE = 32
+
+
+def ellipsoid():
+    verts, faces = ico_sphere(2)
+    return verts * torch.tensor([0.9, 0.45, 0.6]), faces
+
+
+@pytest.fixture(scope="module")
+def target():
+    rig = tutorial_rig(8, image_size=SIZE)
+    renderer = SilhouetteRenderer("fast", SilhouetteSettings(image_size=SIZE))
+    with torch.no_grad():
+        masks = (renderer(*ellipsoid(), rig) > 0.5).float()
+    return masks, rig, renderer
+
+
+def test_silhouette_losses():
+    a = torch.zeros(1, 4, 4)
+    b = torch.ones(1, 4, 4)
+    assert silhouette_loss(a, b, "mse") == 1 and silhouette_loss(b, b, "mse") == 0
+    assert silhouette_loss(b, b, "iou") == pytest.approx(0.0) and silhouette_loss(a, b, "iou") == pytest.approx(1.0)
+
+
+def test_fit_improves_silhouettes_and_is_repeatable(target):
+    masks, rig, renderer = target
+    settings = SilhouetteFitSettings(ico_level=3, iterations=150, views_per_iter=2, log_every=5)
+    sphere_verts, faces = ico_sphere(3)
+    with torch.no_grad():
+        before = silhouette_iou(renderer(sphere_verts, faces, rig), masks).mean()
+    result = fit_to_silhouettes(masks, rig, renderer, settings, progress=False)
+    with torch.no_grad():
+        after = silhouette_iou(renderer(result.verts, result.faces, rig), masks).mean()
+    assert after > 0.95 and after > before + 0.1
+    assert result.history[0]["iteration"] == 0 and result.history[-1]["iteration"] == 149
+    assert set(result.history[0]) == {"iteration", "loss", "silhouette", "edge", "normal", "laplacian"}
+    again = fit_to_silhouettes(masks, rig, renderer, settings, progress=False)
+    assert torch.equal(result.verts, again.verts)
+
+
+def test_non_finite_loss_names_iteration_and_term(target):
+    masks, rig, renderer = target
+    settings = SilhouetteFitSettings(ico_level=1, iterations=50, lr=1e12, w_edge=1.0)
+    with pytest.raises(NonFiniteLossError, match=r"loss term '\w+' is not finite at iteration \d+") as info:
+        fit_to_silhouettes(masks, rig, renderer, settings, progress=False)
+    assert torch.isfinite(info.value.last_good_verts).all()
+
+
+def test_camera_count_must_match(target):
+    masks, rig, renderer = target
+    with pytest.raises(Exception, match="8 masks but 3 cameras"):
+        fit_to_silhouettes(masks, rig.subset([0, 1, 2]), renderer, SilhouetteFitSettings(iterations=1), progress=False)
+
+
+def test_fit_mesh_stage(tmp_path, repo_root, target, default_params_text):
+    masks, rig, _ = target
+    obj = tmp_path / "input" / "blob"
+    (obj / "masks").mkdir(parents=True)
+    files = tuple({"mask": f"masks/{i:03d}.png"} for i in range(len(rig)))
+    save_rig(obj / "cameras.json", CameraRig(rig.dist, rig.elev, rig.azim, rig.fov, rig.image_size, files))
+    for i, mask in enumerate(masks):
+        Image.fromarray((mask.numpy() * 255).astype(np.uint8)).save(obj / "masks" / f"{i:03d}.png")
+    save_mesh(obj / "mesh.obj", *ellipsoid())
+    params = yaml.safe_load(default_params_text)
+    params["fit"] |= {"input": "input", "ico_level": 3, "image_size": SIZE, "iterations": 150}
+    params["render"]["backend"] = "fast"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run([sys.executable, "-m", "stages.fit_mesh"], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(repo_root), "PATH": ""})
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "metrics" / "fit_mesh.json").read_text())
+    for key in ("silhouette_iou_mean", "silhouette_iou_min", "chamfer_l2", "fscore@0.05", "iou3d", "seconds"):
+        assert key in metrics and key in metrics["objects"]["blob"]
+    assert metrics["silhouette_iou_mean"] > 0.9
+    assert (tmp_path / "models" / "meshes" / "blob.obj").is_file()
+    plots = sorted(p.name for p in (tmp_path / "metrics" / "fit_mesh").iterdir())
+    assert plots == ["blob.csv", "blob_silhouettes.png", "blob_turntable.png"]
