@@ -12,8 +12,8 @@ cylinder (tyre tread, tyre sidewall ring, hub disc).
 
 Promise (tested): the mesh is a union of five closed parts (body + four wheels). Every part
 on its own is watertight (each edge shared by exactly two faces), winding-consistent and
-oriented outward (positive signed volume). Parts intersect each other (wheels sink into
-the body); the union as one mesh is not a manifold.
+oriented outward (positive signed volume). Parts may intersect each other (a tyre can reach
+into the body above its wheel arch); the union as one mesh is not promised to be a manifold.
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ import numpy as np
 import torch
 
 from ..mesh.normalize import normalize_verts
+from ..render.shaded import render_shaded
 
 # Material ids, one per face (see ``CarMesh.materials``).
 BODY, GLASS, TYRE, HUB, LAMP_FRONT, LAMP_REAR = range(6)
 STYLES = ("sedan", "hatchback", "wagon", "suv", "van", "sports", "pickup")
 
 _WHEEL_SEGMENTS = 16
-_SECTIONS = 30  # evenly spaced body sections; key profile stations are added on top
+_SECTIONS = 24  # evenly spaced body sections; key profile stations are added on top
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ def sample_car_params(rng: np.random.Generator) -> CarParams:
     r = _STYLE_RANGES[style]
     u = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
     roof = u(*r["roof_height"])
+    clearance = u(*r["clearance"])
     belt = roof * u(*r["belt"])
     hood = belt + u(0.0, 0.05)
     deck = belt + u(*r["deck"]) if r["trunk_frac"][1] > 0.05 else belt + u(0.0, 0.04)
@@ -104,11 +106,11 @@ def sample_car_params(rng: np.random.Generator) -> CarParams:
         width=u(*r["width"]),
         roof_height=roof,
         roof_drop=u(0.0, 0.08),
-        clearance=u(*r["clearance"]),
+        clearance=clearance,
         belt_height=belt,
         belt_rise=u(-0.01, 0.08),
         hood_height=hood,
-        nose_height=hood - u(0.08, 0.25) * (hood - u(*r["clearance"])),
+        nose_height=hood - u(0.08, 0.25) * (hood - clearance),
         deck_height=deck,
         tail_height=deck - u(0.0, 0.12),
         hood_frac=u(*r["hood_frac"]),
@@ -148,11 +150,23 @@ def side_profile(p: CarParams) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
+def axle_xs(p: CarParams) -> tuple[float, float]:
+    """x of the front and rear axles."""
+    x_front = p.length / 2 - p.front_overhang_frac * p.length
+    return x_front, x_front - p.wheelbase_frac * p.length
+
+
+def _arch_radius(p: CarParams) -> float:
+    return p.wheel_radius + 0.04
+
+
 def _section_xs(p: CarParams, stations: np.ndarray) -> np.ndarray:
-    """Section positions (S,): an even spacing, the profile stations, and a denser nose and tail."""
+    """Section positions (S,): an even spacing, the profile stations, the wheel arches, denser ends."""
     half = p.length / 2
     ends = np.linspace(0.0, 1.0, 5)[1:-1] ** 1.5 * 0.12 * p.length
-    xs = np.concatenate([np.linspace(-half, half, _SECTIONS), stations, -half + ends, half - ends])
+    arch = _arch_radius(p) * np.cos(np.linspace(0.0, math.pi, 9))
+    arches = [x + arch for x in axle_xs(p)]
+    xs = np.concatenate([np.linspace(-half, half, _SECTIONS), stations, -half + ends, half - ends, *arches])
     xs = np.unique(np.round(xs, 6))
     keep = np.concatenate([[True], np.diff(xs) > 0.01 * p.length])
     keep[-1] = True
@@ -197,9 +211,10 @@ def _section_loop(hw: float, y_bot: float, y_sh: float, y_top: float, top_scale:
     return np.concatenate([right, left])
 
 
-# Loop segment j joins loop points j and j+1 (mod K). Right half segments 0..10, left 11..21.
-_GLASS_SIDE = (8, 13)  # shoulder -> greenhouse top, right and left
-_TOP = (9, 10, 11, 12, 14)  # roof corner and roof, right and left (see _section_loop)
+# Loop segment j joins loop points j and j+1 (mod K): 12 right-half points (bottom centre to top
+# centre), then 10 mirrored left ones.
+_GLASS_SIDE = (7, 14)  # shoulder -> greenhouse top, right and left
+_TOP = (8, 9, 10, 11, 12, 13)  # roof corner and roof, right and left
 _LOOP_K = 22
 
 
@@ -230,6 +245,10 @@ def _body(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     d_end = np.minimum(xs + half, half - xs)
     lift = np.clip(1.0 - d_end / (0.12 * p.length), 0.0, 1.0) ** 2
     y_bot = p.clearance + lift * 0.35 * (y_sh - p.clearance)
+    for x_axle in axle_xs(p):  # wheel arches: the sill rises over each wheel
+        arch = p.wheel_radius + np.sqrt(np.clip(_arch_radius(p) ** 2 - (xs - x_axle) ** 2, 0.0, None))
+        y_bot = np.maximum(y_bot, np.where(np.abs(xs - x_axle) < _arch_radius(p), arch, 0.0))
+    y_bot = np.minimum(y_bot, y_sh - 0.06)  # keep some door panel on low cars
     hw = _plan_half_width(p, xs)
     cabin = np.clip((y_top - y_sh - 0.04) / 0.15, 0.0, 1.0)  # 0 on hood/deck, 1 under the roof
     top_scale = 1.0 - (0.06 + (p.tumblehome - 0.06) * cabin)
@@ -316,6 +335,17 @@ class CarMesh:
     materials: np.ndarray
     part_faces: tuple[tuple[int, int], ...]
 
+    def normalized(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``verts (V, 3) float32`` centred on the bbox centre inside the unit sphere, ``faces (F, 3) int64``."""
+        verts = normalize_verts(torch.from_numpy(self.verts).double()).float()
+        return verts, torch.from_numpy(self.faces)
+
+    def face_colors(self, body: tuple[float, float, float]) -> torch.Tensor:
+        """Albedo per face ``(F, 3)``: ``body`` paint, dark glass and tyres, silver hubs, lamps."""
+        palette = torch.tensor([body, (0.06, 0.08, 0.1), (0.05, 0.05, 0.05), (0.7, 0.7, 0.72),
+                                (0.95, 0.93, 0.8), (0.75, 0.05, 0.04)], dtype=torch.float32)
+        return palette[torch.from_numpy(self.materials)]
+
 
 def _oriented(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return faces if _signed_volume(verts, faces) > 0 else faces[:, ::-1].copy()
@@ -324,9 +354,7 @@ def _oriented(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
 def build_car(p: CarParams) -> CarMesh:
     """The car as five closed parts in metres, ground at y = 0 (see the module docstring)."""
     parts = [_body(p)]
-    x_front = p.length / 2 - p.front_overhang_frac * p.length
-    x_rear = x_front - p.wheelbase_frac * p.length
-    for x in (x_front, x_rear):
+    for x in axle_xs(p):
         side = float(_plan_half_width(p, np.array([x]))[0]) - p.wheel_inset
         for s in (1.0, -1.0):
             parts.append(_wheel(x, s * side, s * (side - p.wheel_width), p.wheel_radius))
@@ -343,8 +371,41 @@ def build_car(p: CarParams) -> CarMesh:
                    np.concatenate(materials).astype(np.int64), tuple(ranges))
 
 
+@dataclass(frozen=True)
+class Appearance:
+    """Paint and scene of ``N`` renders of one car: ``body (3,)`` albedo, ``light_dir (N, 3)`` towards the
+    light, ``background (N, 2, 3)`` top and bottom colours of a vertical gradient."""
+
+    body: torch.Tensor
+    light_dir: torch.Tensor
+    background: torch.Tensor
+
+
+def sample_appearance(rng: np.random.Generator, num_views: int) -> Appearance:
+    """Half the cars neutral (white .. black, silver), half coloured; light from above, any azimuth;
+    a sky-like top fading to a darker ground per view."""
+    if rng.random() < 0.5:
+        body = np.full(3, rng.uniform(0.08, 0.92)) * rng.uniform(0.97, 1.03, 3)
+    else:
+        hue, sat, val = rng.random(), rng.uniform(0.4, 0.9), rng.uniform(0.3, 0.9)
+        body = val * (1 - sat + sat * np.clip(np.abs(((hue * 6 + np.array([0, 4, 2])) % 6) - 3) - 1, 0, 1))
+    elev = np.radians(rng.uniform(30, 80, num_views))
+    azim = rng.uniform(0, 2 * math.pi, num_views)
+    light = np.stack([np.cos(elev) * np.cos(azim), np.sin(elev), np.cos(elev) * np.sin(azim)], -1)
+    top = rng.uniform(0.55, 1.0, (num_views, 1)) * rng.uniform(0.85, 1.0, (num_views, 3))
+    bottom = rng.uniform(0.15, 0.6, (num_views, 1)) * rng.uniform(0.85, 1.0, (num_views, 3))
+    return Appearance(torch.tensor(np.clip(body, 0, 1), dtype=torch.float32),
+                      torch.tensor(light, dtype=torch.float32),
+                      torch.tensor(np.stack([top, bottom], 1), dtype=torch.float32))
+
+
+def render_car(car: CarMesh, rig, look: Appearance) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shaded views of the normalised car: ``images (N, S, S, 3)`` in [0, 1], ``masks (N, S, S) bool``."""
+    verts, faces = car.normalized()
+    return render_shaded(verts, faces, rig, car.face_colors(tuple(look.body.tolist())),
+                         look.light_dir, background=look.background)
+
+
 def build_car_mesh(p: CarParams) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised car mesh: ``verts (V, 3) float32`` (bbox centre at 0, unit sphere), ``faces (F, 3) int64``."""
-    car = build_car(p)
-    verts = normalize_verts(torch.from_numpy(car.verts).double()).float()
-    return verts, torch.from_numpy(car.faces)
+    return build_car(p).normalized()

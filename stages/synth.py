@@ -1,0 +1,147 @@
+"""Stage ``synth``: the GAN training set and the held-out test cars (params section ``synth``).
+
+Outputs (every folder written whole through a temp sibling, then renamed)::
+
+    data/dataset/cars-<res>.zip   stylegan2-ada dataset zip; labels [sin azim, cos azim, elev/90]
+                                  (source: folder -> the letterboxed photos, labels null)
+    data/heldout/car_NNN/         mesh.obj (normalised GT), params.json, input.png + input.json (rig),
+                                  cameras.json (tutorial views), images/NNN.png, masks/NNN.png (L, 0/255)
+    metrics/synth.json            counts, time split, images per second, faces per car, styles
+    metrics/synth/*.png           train_samples.png, heldout_views.png
+
+Training car ``i`` draws everything from ``numpy.random.default_rng(seed + i)``; held-out car ``j``
+from ``default_rng([seed + j, 1])``, a separate stream, so no held-out car is a training car.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from inverse_graphics.data.car_generator import build_car, render_car, sample_appearance, sample_car_params
+from inverse_graphics.data.dataset_zip import DatasetZipWriter, encode_png, pose_label, read_dataset_zip
+from inverse_graphics.data.image_folder import import_image_folder
+from inverse_graphics.io_utils import atomic_dir, write_json
+from inverse_graphics.mesh.io import save_mesh
+from inverse_graphics.params import load_params
+from inverse_graphics.render.cameras import CameraRig, random_rig, save_rig, tutorial_rig
+from inverse_graphics.viz import contact_sheet, save_png, to_uint8
+from stages._runner import run_stage
+
+HELDOUT_STREAM = 1  # second entropy word of the held-out cars' seed sequence
+SAMPLE_SHEET = 64  # training images on the contact sheet
+# The renders are many small tensor ops: a second thread gains ~1.5x on an idle 2-core machine but
+# stalls OpenMP barriers (measured up to 50x slower) whenever another process holds a core.
+THREADS = 1
+
+
+def _torch_generator(rng: np.random.Generator) -> torch.Generator:
+    return torch.Generator().manual_seed(int(rng.integers(2**62)))
+
+
+def _random_rig(rng: np.random.Generator, num_views: int, resolution: int, camera: dict) -> CameraRig:
+    return random_rig(num_views, _torch_generator(rng), camera["dist"], (camera["elev_min"], camera["elev_max"]),
+                      resolution, camera["fov"])
+
+
+def write_training_set(cfg: dict, out_zip: Path) -> dict:
+    """Render ``num_cars x images_per_car`` views into ``out_zip``; returns timings and counts."""
+    seconds = Counter()
+    faces, styles = [], Counter()
+    total = cfg["num_cars"] * cfg["images_per_car"]
+    with DatasetZipWriter(out_zip, labelled=True) as writer, tqdm(total=total, desc="synth", unit="img") as bar:
+        for i in range(cfg["num_cars"]):
+            rng = np.random.default_rng(cfg["seed"] + i)
+            t0 = time.perf_counter()
+            params = sample_car_params(rng)
+            car = build_car(params)
+            t1 = time.perf_counter()
+            rig = _random_rig(rng, cfg["images_per_car"], cfg["resolution"], cfg["camera"])
+            images, _ = render_car(car, rig, sample_appearance(rng, len(rig)))
+            t2 = time.perf_counter()
+            for image, azim, elev in zip(images, rig.azim, rig.elev):
+                writer.add(encode_png(to_uint8(image)), pose_label(azim, elev))
+            t3 = time.perf_counter()
+            seconds.update(mesh=t1 - t0, render=t2 - t1, encode=t3 - t2)
+            faces.append(len(car.faces))
+            styles[params.style] += 1
+            bar.update(len(rig))
+    return {"time_split_s": dict(seconds), "mean_faces_per_car": float(np.mean(faces)), "styles": dict(sorted(styles.items()))}
+
+
+def write_heldout_car(cfg: dict, index: int, folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """One test car's folder (see the module docstring); returns its views ``(N, S, S, 3)`` and masks."""
+    rng = np.random.default_rng([cfg["seed"] + index, HELDOUT_STREAM])
+    params = sample_car_params(rng)
+    car = build_car(params)
+    look = sample_appearance(rng, 1)
+    cam = cfg["camera"]
+    input_rig = _random_rig(rng, 1, cfg["resolution"], cam)
+    input_image, _ = render_car(car, input_rig, look)
+    views = tutorial_rig(cfg["heldout_views"], cam["dist"], cfg["heldout_resolution"], cam["fov"])
+    files = tuple({"image": f"images/{k:03d}.png", "mask": f"masks/{k:03d}.png"} for k in range(len(views)))
+    views = dataclasses.replace(views, files=files)
+    images, masks = render_car(car, views, look)
+
+    save_mesh(folder / "mesh.obj", *car.normalized())
+    write_json(folder / "params.json", dataclasses.asdict(params))
+    save_png(input_image[0], folder / "input.png")
+    save_rig(folder / "input.json", input_rig)
+    save_rig(folder / "cameras.json", views)
+    for k, (image, mask) in enumerate(zip(images, masks)):
+        save_png(image, folder / files[k]["image"])
+        save_png(mask, folder / files[k]["mask"])  # bool -> L, 0/255
+    return images, masks
+
+
+def main() -> None:
+    cfg = load_params(["synth"])["synth"]
+    torch.set_num_threads(THREADS)
+    start = time.perf_counter()
+    res = cfg["resolution"]
+    stats: dict = {"source": cfg["source"], "resolution": res}
+    with atomic_dir("data/dataset") as tmp:
+        out_zip = tmp / f"cars-{res}.zip"
+        if cfg["source"] == "folder":
+            count, skipped = import_image_folder(cfg["folder"], out_zip, res, progress=tqdm)
+            stats.update(num_images=count, skipped_files=len(skipped))
+        else:
+            stats.update(write_training_set(cfg, out_zip), num_cars=cfg["num_cars"],
+                         images_per_car=cfg["images_per_car"], num_images=cfg["num_cars"] * cfg["images_per_car"])
+        samples, _ = read_dataset_zip(out_zip, limit=SAMPLE_SHEET)
+    train_seconds = time.perf_counter() - start
+
+    sheet_rows = []
+    with atomic_dir("data/heldout") as tmp:
+        for j in tqdm(range(cfg["heldout"]), desc="heldout", unit="car"):
+            images, masks = write_heldout_car(cfg, j, tmp / f"car_{j:03d}")
+            sheet_rows += [list(images), list(masks)]
+    seconds = time.perf_counter() - start
+
+    pictures = Path("metrics/synth")
+    save_png(contact_sheet([np.asarray(im.convert("RGB")) for _, im in samples], ncols=8), pictures / "train_samples.png")
+    if sheet_rows:
+        save_png(contact_sheet([im for row in sheet_rows for im in row], ncols=len(sheet_rows[0])),
+                 pictures / "heldout_views.png")
+    stats.update(
+        heldout=cfg["heldout"],
+        heldout_views=cfg["heldout_views"],
+        heldout_resolution=cfg["heldout_resolution"],
+        train_seconds=round(train_seconds, 3),
+        train_images_per_second=round(stats["num_images"] / max(train_seconds, 1e-9), 1),
+        total_seconds=round(seconds, 3),
+    )
+    if "time_split_s" in stats:
+        stats["time_split_s"] = {k: round(v, 3) for k, v in stats["time_split_s"].items()}
+    write_json("metrics/synth.json", stats)
+    print(f"synth: {stats['num_images']} training images ({res} px), {cfg['heldout']} held-out cars, {seconds:.1f} s")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,102 @@
+"""The synth stage end to end: ``dvc repro synth`` in a temp repo, byte-identical reruns, bad params."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from inverse_graphics.data.dataset_zip import read_dataset_zip
+from inverse_graphics.render.cameras import load_rig
+
+ROOT = Path(__file__).resolve().parents[1]
+DVC = Path(sys.executable).parent / "dvc"
+ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": ""}
+
+DVC_YAML = """\
+stages:
+  synth:
+    cmd: python -m stages.synth
+    deps:
+      - stages/synth.py
+      - inverse_graphics/data/car_generator.py
+      - inverse_graphics/data/dataset_zip.py
+      - inverse_graphics/data/image_folder.py
+      - inverse_graphics/render/shaded.py
+      - inverse_graphics/viz.py
+    params:
+      - synth
+    outs:
+      - data/dataset
+      - data/heldout
+    metrics:
+      - metrics/synth.json:
+          cache: false
+    plots:
+      - metrics/synth:
+          cache: false
+"""
+
+
+def _tiny_repo(dest: Path, **synth) -> Path:
+    """A copy of the code with the repo's params.yaml, its synth section shrunk (and overridden by ``synth``)."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("stages", "inverse_graphics"):
+        shutil.copytree(ROOT / name, dest / name, ignore=ignore)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["synth"].update(num_cars=3, images_per_car=2, resolution=32, heldout=1, heldout_views=3,
+                           heldout_resolution=32, **synth)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return dest
+
+
+def _run(cmd, cwd):
+    result = subprocess.run(cmd, cwd=cwd, env={**ENV, "PATH": f"{Path(sys.executable).parent}:{ENV['PATH']}"},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{cmd}: {result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_dvc_repro_then_status_clean_and_deterministic(tmp_path):
+    repo = _tiny_repo(tmp_path / "repo")
+    (repo / "dvc.yaml").write_text(DVC_YAML)
+    _run(["git", "init", "-q"], repo)
+    _run(["git", "config", "user.name", "test"], repo)
+    _run(["git", "config", "user.email", "test@example.com"], repo)
+    _run(["git", "add", "-A"], repo)
+    _run(["git", "commit", "-q", "-m", "init"], repo)
+    _run([str(DVC), "init", "-q"], repo)
+    _run([str(DVC), "repro", "synth"], repo)
+    status = _run([str(DVC), "status"], repo)
+    assert "up to date" in status.stdout, status.stdout
+
+    zip_path = repo / "data/dataset/cars-32.zip"
+    images, labels = read_dataset_zip(zip_path)
+    assert len(images) == len(labels) == 6 and all(im.size == (32, 32) for _, im in images)
+    assert (repo / "metrics/synth.json").is_file()
+    assert (repo / "metrics/synth/train_samples.png").is_file() and (repo / "metrics/synth/heldout_views.png").is_file()
+    car = repo / "data/heldout/car_000"
+    rig = load_rig(car / "cameras.json")
+    assert len(rig) == 3 and rig.image_size == 32 and rig.files[2] == {"image": "images/002.png", "mask": "masks/002.png"}
+    assert load_rig(car / "input.json").image_size == 32 and (car / "mesh.obj").is_file()
+    mask = np.asarray(Image.open(car / "masks/000.png"))
+    assert Image.open(car / "masks/000.png").mode == "L" and set(np.unique(mask)) <= {0, 255} and mask.any()
+
+    again = _tiny_repo(tmp_path / "again")
+    _run([sys.executable, "-m", "stages.synth"], again)
+    assert zip_path.read_bytes() == (again / "data/dataset/cars-32.zip").read_bytes()
+    for path in sorted(p for p in car.rglob("*") if p.is_file()):
+        assert path.read_bytes() == (again / path.relative_to(repo)).read_bytes(), path
+
+
+def test_bad_param_is_one_line_exit_2(tmp_path):
+    repo = _tiny_repo(tmp_path, num_carz=3)
+    result = subprocess.run([sys.executable, "-m", "stages.synth"], cwd=repo, env=ENV, capture_output=True, text=True)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: params.yaml: synth.num_carz: "), result.stderr
+    assert not (repo / "data").exists()
