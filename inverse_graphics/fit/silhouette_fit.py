@@ -20,6 +20,7 @@ from ..mesh.losses import edge_loss, laplacian_loss, normal_consistency_loss
 from ..mesh.topology import MeshTopology
 from ..render.cameras import CameraRig
 from ..render.silhouette import SilhouetteRenderer
+from .optim import make_optimizer
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,6 @@ def silhouette_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse")
         union = (pred + target - pred * target).flatten(1).sum(1)
         return (1 - inter / union.clamp_min(1e-6)).mean()
     raise ValueError(f"unknown silhouette loss {kind!r} (expected 'mse' or 'iou')")
-
-
-def make_optimizer(params: list[torch.Tensor], name: str, lr: float, momentum: float) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r} (expected 'sgd' or 'adam')")
 
 
 def fit_to_silhouettes(

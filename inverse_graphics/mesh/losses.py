@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from .sampling import nearest_neighbors
-from .topology import MeshTopology
+from .topology import MeshTopology, quiet_sparse, sparse_matmul
 
 LAPLACIAN_METHODS = ("uniform", "cotangent")
 
@@ -20,27 +20,30 @@ def chamfer_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     Equals ``pytorch3d.loss.chamfer_distance(x[None], y[None])[0]``; the nearest neighbours
     are found without gradient, the distances to them are differentiable w.r.t. both sets.
     """
-    x_to_y = ((x - y[nearest_neighbors(x, y)]) ** 2).sum(1).mean()
-    y_to_x = ((y - x[nearest_neighbors(y, x)]) ** 2).sum(1).mean()
+    x_to_y = ((x - y.index_select(0, nearest_neighbors(x, y))) ** 2).sum(1).mean()
+    y_to_x = ((y - x.index_select(0, nearest_neighbors(y, x))) ** 2).sum(1).mean()
     return x_to_y + y_to_x
 
 
 def edge_loss(verts: torch.Tensor, topo: MeshTopology) -> torch.Tensor:
     """Mean squared length of the unique edges (``pytorch3d.loss.mesh_edge_loss``, target length 0)."""
-    v0, v1 = verts[topo.edges].unbind(1)
-    return ((v0 - v1) ** 2).sum(1).mean()
+    return (topo.edge_vectors(verts) ** 2).sum(1).mean()
 
 
 def normal_consistency_loss(verts: torch.Tensor, topo: MeshTopology) -> torch.Tensor:
-    """Mean of ``1 - cos`` between the normals of every two faces sharing an edge
-    (``pytorch3d.loss.mesh_normal_consistency``); 0 when no edge has two faces."""
-    if topo.hinges.shape[0] == 0:
+    """Mean of ``1 - cos(n0, n1)`` over every two faces sharing an edge (``pytorch3d.loss.mesh_normal_consistency``).
+
+    PyTorch3D orients both normals from the shared edge, not from the face winding; that is
+    ``cos(n0, n1) = hinge_sign * cos(face normal a, face normal b)``. 0 when no edge has two faces.
+    """
+    if topo.hinge_faces.shape[0] == 0:
         return verts.new_zeros(())
-    v0, v1, a, b = verts[topo.hinges].unbind(1)
-    edge = v1 - v0
-    n0 = torch.linalg.cross(edge, a - v0, dim=1)
-    n1 = torch.linalg.cross(b - v0, edge, dim=1)
-    return (1 - torch.cosine_similarity(n0, n1, dim=1)).mean()
+    d1, d2 = topo.face_vectors(verts).view(2, -1, 3).unbind(0)
+    normals = torch.linalg.cross(d1, d2, dim=1)
+    normals = normals * (normals * normals).sum(1, keepdim=True).clamp_min(1e-16).rsqrt()
+    a, b = topo.hinge_faces.unbind(1)
+    cos = (normals.index_select(0, a) * normals.index_select(0, b)).sum(1) * topo.hinge_signs
+    return (1 - cos).mean()
 
 
 def laplacian_loss(verts: torch.Tensor, topo: MeshTopology, method: str = "uniform") -> torch.Tensor:
@@ -49,22 +52,24 @@ def laplacian_loss(verts: torch.Tensor, topo: MeshTopology, method: str = "unifo
     ``uniform``: ``L v_i = mean of neighbours - v_i``. ``cotangent``: neighbours weighted by
     ``cot a_ij + cot b_ij`` normalised per row; the weights are constants (no gradient), as in PyTorch3D.
     """
-    if method not in LAPLACIAN_METHODS:
-        raise ValueError(f"unknown Laplacian {method!r} (expected one of {', '.join(LAPLACIAN_METHODS)})")
-    e0, e1 = topo.edges.unbind(1)
     if method == "uniform":
-        weights = None
-        row_scale = torch.where(topo.degree > 0, 1 / topo.degree, topo.degree)
-    else:
-        with torch.no_grad():
-            weights = _cotangent_edge_weights(verts, topo)
-            row_sum = torch.zeros_like(verts[:, 0]).index_add_(0, e0, weights).index_add_(0, e1, weights)
-            row_scale = torch.where(row_sum > 0, 1 / row_sum, row_sum)
-    to_e0, to_e1 = verts[e1], verts[e0]
-    if weights is not None:
-        to_e0, to_e1 = to_e0 * weights[:, None], to_e1 * weights[:, None]
-    neighbour_sum = torch.zeros_like(verts).index_add(0, e0, to_e0).index_add(0, e1, to_e1)
-    return (neighbour_sum * row_scale[:, None] - verts).norm(dim=1).mean()
+        return topo.uniform_laplacian(verts).norm(dim=1).mean()
+    if method != "cotangent":
+        raise ValueError(f"unknown Laplacian {method!r} (expected one of {', '.join(LAPLACIAN_METHODS)})")
+    with torch.no_grad():
+        weights = _cotangent_edge_weights(verts, topo)
+        row_sum = verts.new_zeros(topo.num_verts).index_add_(0, topo.edges.reshape(-1), weights.repeat_interleave(2))
+        row_scale = torch.where(row_sum > 0, 1 / row_sum, row_sum)[:, None]
+        adjacency = topo.adjacency
+        with quiet_sparse():
+            matrix = torch.sparse_csr_tensor(
+                adjacency.crow_indices(),
+                adjacency.col_indices(),
+                weights[topo.adjacency_edges],
+                adjacency.shape,
+                check_invariants=False,
+            )
+    return (sparse_matmul(matrix, matrix, verts) * row_scale - verts).norm(dim=1).mean()
 
 
 def _cotangent_edge_weights(verts: torch.Tensor, topo: MeshTopology) -> torch.Tensor:
@@ -76,4 +81,4 @@ def _cotangent_edge_weights(verts: torch.Tensor, topo: MeshTopology) -> torch.Te
     s = (a + b + c) / 2
     area = (s * (s - a) * (s - b) * (s - c)).clamp_(min=1e-12).sqrt()
     cot = torch.stack([b2 + c2 - a2, a2 + c2 - b2, a2 + b2 - c2], dim=1) / (4 * area[:, None])
-    return torch.zeros_like(a).index_add_(0, topo.face_edges.reshape(-1), cot.reshape(-1))
+    return verts.new_zeros(topo.edges.shape[0]).index_add_(0, topo.face_edges.reshape(-1), cot.reshape(-1))
