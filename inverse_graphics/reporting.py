@@ -13,15 +13,21 @@ from PIL import Image
 from .io_utils import write_text
 
 
-def mean_metrics(per_object: dict[str, dict]) -> dict:
-    """Average each metric over objects (``*_min`` metrics take the minimum); keep the per-object rows."""
+def summarize(per_object: dict[str, dict]) -> dict:
+    """One row over all objects: ``*_min`` metrics take the minimum, ``seconds`` the sum, a value
+    shared by every object (e.g. ``iterations``) is kept as is, any other metric is averaged."""
     names = sorted({k for row in per_object.values() for k in row})
-    summary: dict = {}
+    summary: dict = {"objects": len(per_object)}
     for name in names:
         values = [row[name] for row in per_object.values() if name in row]
-        summary[name] = float(min(values)) if name.endswith("_min") else float(np.mean(values))
-    summary["seconds"] = float(sum(row.get("seconds", 0.0) for row in per_object.values()))
-    summary["objects"] = per_object
+        if name.endswith("_min"):
+            summary[name] = float(min(values))
+        elif name == "seconds":
+            summary[name] = round(float(sum(values)), 2)
+        elif all(v == values[0] for v in values):
+            summary[name] = values[0]
+        else:
+            summary[name] = float(np.mean(values))
     return summary
 
 

@@ -1,8 +1,9 @@
 """Stage ``fit_mesh``: mold an ico-sphere into every object of ``fit.input`` from its silhouettes.
 
 Outputs: ``models/meshes/<obj>.obj``; ``metrics/fit_mesh.json`` (silhouette IoU, GT mesh metrics
-where ``mesh.obj`` exists, seconds); ``metrics/fit_mesh/<obj>.csv`` loss curves and
-``metrics/fit_mesh/<obj>_silhouettes.png`` / ``<obj>_turntable.png`` pictures.
+where ``mesh.obj`` exists, seconds; over all objects) and ``metrics/fit_mesh_objects.json``
+(per object); ``metrics/fit_mesh/<obj>.csv`` loss curves and ``<obj>_silhouettes.png`` /
+``<obj>_turntable.png`` pictures.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from inverse_graphics.mesh.io import load_mesh, save_mesh
 from inverse_graphics.mesh.metrics import mesh_metrics, silhouette_iou
 from inverse_graphics.params import load_params
 from inverse_graphics.render.silhouette import SilhouetteRenderer, SilhouetteSettings
-from inverse_graphics.reporting import mean_metrics, silhouette_sheet, write_curve
+from inverse_graphics.reporting import summarize, silhouette_sheet, write_curve
 from inverse_graphics.viz import save_png, turntable
 from stages._runner import run_stage
 
 MESH_DIR, PLOT_DIR, METRICS = Path("models/meshes"), Path("metrics/fit_mesh"), Path("metrics/fit_mesh.json")
+PER_OBJECT = Path("metrics/fit_mesh_objects.json")
 
 
 def fit_settings(section: dict) -> SilhouetteFitSettings:
@@ -73,7 +75,8 @@ def main() -> None:
             print(f"{obj.name}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()))
     if failure is not None:
         raise failure
-    write_json(METRICS, mean_metrics(per_object))
+    write_json(METRICS, summarize(per_object))
+    write_json(PER_OBJECT, per_object)
 
 
 if __name__ == "__main__":

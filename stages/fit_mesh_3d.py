@@ -2,7 +2,8 @@
 
 ``fit3d.target`` is a mesh file (any format trimesh reads) or a folder whose object
 sub-folders each hold ``mesh.obj`` (the held-out cars of ``synth``). Outputs:
-``models/meshes3d/<obj>.obj``; ``metrics/fit_mesh_3d.json``; ``metrics/fit_mesh_3d/<obj>.csv``
+``models/meshes3d/<obj>.obj``; ``metrics/fit_mesh_3d.json`` (over all targets) and
+``metrics/fit_mesh_3d_objects.json`` (per target); ``metrics/fit_mesh_3d/<obj>.csv``
 loss curves and ``<obj>_turntable.png`` (top row target, bottom row fit).
 """
 
@@ -20,11 +21,12 @@ from inverse_graphics.mesh.io import load_mesh, save_mesh
 from inverse_graphics.mesh.metrics import edge_length_stats, mesh_metrics
 from inverse_graphics.mesh.normalize import normalize_verts
 from inverse_graphics.params import load_params
-from inverse_graphics.reporting import mean_metrics, write_curve
+from inverse_graphics.reporting import summarize, write_curve
 from inverse_graphics.viz import save_png, stack_vertically, turntable
 from stages._runner import run_stage
 
 MESH_DIR, PLOT_DIR, METRICS = Path("models/meshes3d"), Path("metrics/fit_mesh_3d"), Path("metrics/fit_mesh_3d.json")
+PER_OBJECT = Path("metrics/fit_mesh_3d_objects.json")
 
 
 def find_targets(target: str) -> dict[str, Path]:
@@ -63,7 +65,8 @@ def main() -> None:
             print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()))
     if failure is not None:
         raise failure
-    write_json(METRICS, mean_metrics(per_object))
+    write_json(METRICS, summarize(per_object))
+    write_json(PER_OBJECT, per_object)
 
 
 if __name__ == "__main__":

@@ -89,8 +89,10 @@ def test_fit_mesh_stage(tmp_path, repo_root, target, default_params_text):
                           env={"PYTHONPATH": str(repo_root), "PATH": ""})
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((tmp_path / "metrics" / "fit_mesh.json").read_text())
+    per_object = json.loads((tmp_path / "metrics" / "fit_mesh_objects.json").read_text())
     for key in ("silhouette_iou_mean", "silhouette_iou_min", "chamfer_l2", "fscore@0.05", "iou3d", "seconds"):
-        assert key in metrics and key in metrics["objects"]["blob"]
+        assert key in metrics and key in per_object["blob"]
+    assert metrics["objects"] == 1 and metrics["iterations"] == 150
     assert metrics["silhouette_iou_mean"] > 0.9
     assert (tmp_path / "models" / "meshes" / "blob.obj").is_file()
     plots = sorted(p.name for p in (tmp_path / "metrics" / "fit_mesh").iterdir())
