@@ -29,8 +29,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/render_speed.py --quick
+	$(PY) benchmarks/fit_speed.py --quick
 	$(PY) benchmarks/fit3d_speed.py --quick
 	$(PY) benchmarks/synth_speed.py --quick
+	$(PY) benchmarks/fit_quality.py
 
 clean-venv:
 	rm -rf $(VENV)

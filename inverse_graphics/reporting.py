@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .io_utils import write_text
+from .io_utils import write_json, write_text
 
 
 def summarize(per_object: dict[str, dict]) -> dict:
@@ -66,3 +66,14 @@ def silhouette_sheet(target: torch.Tensor, fitted: torch.Tensor, max_cols: int =
             block = np.pad(block, ((0, 0), (0, blocks[0].shape[1] - block.shape[1]), (0, 0)), constant_values=0.5)
         blocks.append(block)
     return Image.fromarray((np.concatenate(blocks, 0) * 255).astype(np.uint8))
+
+
+def report_object(name: str, row: dict) -> None:
+    """Print one object's metrics on one line (the stage log)."""
+    print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
+
+
+def write_metrics(summary_path: str | os.PathLike, per_object_path: str | os.PathLike, per_object: dict) -> None:
+    """The DVC metrics file (``summarize`` over objects) and the per-object rows beside it."""
+    write_json(summary_path, summarize(per_object))
+    write_json(per_object_path, per_object)

@@ -3,7 +3,7 @@
 Outputs: ``models/meshes/<obj>.obj``; ``metrics/fit_mesh.json`` (silhouette IoU, GT mesh metrics
 where ``mesh.obj`` exists, seconds; over all objects) and ``metrics/fit_mesh_objects.json``
 (per object); ``metrics/fit_mesh/<obj>.csv`` loss curves and ``<obj>_silhouettes.png`` /
-``<obj>_turntable.png`` pictures.
+``<obj>_turntable.png`` pictures (ground truth above the fit, where known).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from inverse_graphics.data.object_views import find_objects, load_object_masks
 from inverse_graphics.device import pick_device, seed_everything
 from inverse_graphics.errors import NonFiniteLossError
 from inverse_graphics.fit.silhouette_fit import SilhouetteFitSettings, fit_to_silhouettes
-from inverse_graphics.io_utils import atomic_dir, write_json
+from inverse_graphics.io_utils import atomic_dir
 from inverse_graphics.mesh.io import load_mesh, save_mesh
 from inverse_graphics.mesh.metrics import mesh_metrics, silhouette_iou
 from inverse_graphics.params import load_params
 from inverse_graphics.render.silhouette import SilhouetteRenderer, SilhouetteSettings
-from inverse_graphics.reporting import summarize, silhouette_sheet, write_curve
-from inverse_graphics.viz import save_png, turntable
+from inverse_graphics.reporting import report_object, silhouette_sheet, write_curve, write_metrics
+from inverse_graphics.viz import save_png, stack_vertically, turntable
 from stages._runner import run_stage
 
 MESH_DIR, PLOT_DIR, METRICS = Path("models/meshes"), Path("metrics/fit_mesh"), Path("metrics/fit_mesh.json")
@@ -66,17 +66,19 @@ def main() -> None:
                 "seconds": round(result.seconds, 2),
                 "iterations": settings.iterations,
             }
+            pictures = [turntable(result.verts, result.faces)]
             if (obj / "mesh.obj").is_file():
-                row |= mesh_metrics(result.verts, result.faces, *load_mesh(obj / "mesh.obj"))
+                gt_verts, gt_faces = load_mesh(obj / "mesh.obj")
+                row |= mesh_metrics(result.verts, result.faces, gt_verts, gt_faces)
+                pictures.insert(0, turntable(gt_verts, gt_faces))
             per_object[obj.name] = row
             write_curve(plot_dir / f"{obj.name}.csv", result.history)
             save_png(silhouette_sheet(masks, fitted), plot_dir / f"{obj.name}_silhouettes.png")
-            save_png(turntable(result.verts, result.faces), plot_dir / f"{obj.name}_turntable.png")
-            print(f"{obj.name}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()))
+            save_png(stack_vertically(pictures), plot_dir / f"{obj.name}_turntable.png")
+            report_object(obj.name, row)
     if failure is not None:
         raise failure
-    write_json(METRICS, summarize(per_object))
-    write_json(PER_OBJECT, per_object)
+    write_metrics(METRICS, PER_OBJECT, per_object)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,12 @@ from inverse_graphics.data.object_views import find_objects
 from inverse_graphics.device import pick_device, seed_everything
 from inverse_graphics.errors import NonFiniteLossError
 from inverse_graphics.fit.mesh_to_mesh import Fit3DSettings, fit_mesh_to_mesh
-from inverse_graphics.io_utils import atomic_dir, write_json
+from inverse_graphics.io_utils import atomic_dir
 from inverse_graphics.mesh.io import load_mesh, save_mesh
 from inverse_graphics.mesh.metrics import edge_length_stats, mesh_metrics
 from inverse_graphics.mesh.normalize import normalize_verts
 from inverse_graphics.params import load_params
-from inverse_graphics.reporting import summarize, write_curve
+from inverse_graphics.reporting import report_object, write_curve, write_metrics
 from inverse_graphics.viz import save_png, stack_vertically, turntable
 from stages._runner import run_stage
 
@@ -62,11 +62,10 @@ def main() -> None:
             write_curve(plot_dir / f"{name}.csv", result.history)
             pictures = [turntable(normalize_verts(target_verts), target_faces), turntable(result.verts, result.faces)]
             save_png(stack_vertically(pictures), plot_dir / f"{name}_turntable.png")
-            print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()))
+            report_object(name, row)
     if failure is not None:
         raise failure
-    write_json(METRICS, summarize(per_object))
-    write_json(PER_OBJECT, per_object)
+    write_metrics(METRICS, PER_OBJECT, per_object)
 
 
 if __name__ == "__main__":
