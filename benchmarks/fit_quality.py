@@ -3,8 +3,11 @@
 The mesh is normalised and rendered into the tutorial's 20 binary silhouettes at 128 px (the
 ``fast`` renderer), then the default ``fit_mesh`` settings mold an ico-sphere into it; the line
 reports the stage's metrics (silhouette IoU per view, GT mesh metrics) and the fit's seconds.
+Side by side in the same run, the same fit with each ``--lr-decay`` value (default: ours, 0.25,
+and the tutorial's constant lr, 0), each averaged over ``--seeds`` fits (seeds 0..N-1, which
+pick the random views of each iteration).
 
-    python benchmarks/fit_quality.py [--mesh assets/fox.obj] [--iterations 2000]
+    python benchmarks/fit_quality.py [--mesh assets/fox.obj] [--iterations 2000] [--seeds 1] [--lr-decay 0.25,0]
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mesh", default=str(ROOT / "assets" / "fox.obj"))
     parser.add_argument("--iterations", type=int, default=SilhouetteFitSettings.iterations)
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--lr-decay", default=f"{SilhouetteFitSettings.lr_decay},0")
     args = parser.parse_args()
     verts, faces = load_mesh(args.mesh)
     verts = normalize_verts(verts)
@@ -39,14 +44,18 @@ def main() -> None:
     renderer = SilhouetteRenderer("fast", SilhouetteSettings(image_size=128))
     with torch.no_grad():
         masks = (renderer(verts, faces, rig) > 0.5).float()
-    settings = dataclasses.replace(SilhouetteFitSettings(), iterations=args.iterations)
-    result = fit_to_silhouettes(masks, rig, renderer, settings, progress=False)
-    with torch.no_grad():
-        iou = silhouette_iou(renderer(result.verts, result.faces, rig), masks)
-    line = {"mesh": Path(args.mesh).name, "silhouette_iou_mean": float(iou.mean()), "silhouette_iou_min": float(iou.min())}
-    line |= mesh_metrics(result.verts, result.faces, verts, faces)
-    line = {k: round(v, 4) if isinstance(v, float) else v for k, v in line.items()}
-    print(json.dumps(line | {"seconds": round(result.seconds, 1), "iterations": args.iterations}))
+    line = {"mesh": Path(args.mesh).name, "iterations": args.iterations, "seeds": args.seeds}
+    for decay in [float(value) for value in args.lr_decay.split(",")]:
+        runs = []
+        for seed in range(args.seeds):
+            settings = dataclasses.replace(SilhouetteFitSettings(), iterations=args.iterations, lr_decay=decay, seed=seed)
+            result = fit_to_silhouettes(masks, rig, renderer, settings, progress=False)
+            with torch.no_grad():
+                iou = silhouette_iou(renderer(result.verts, result.faces, rig), masks)
+            run = {"silhouette_iou_mean": float(iou.mean()), "silhouette_iou_min": float(iou.min())}
+            runs.append(run | mesh_metrics(result.verts, result.faces, verts, faces) | {"seconds": result.seconds})
+        line[f"lr_decay={decay:g}"] = {k: round(sum(r[k] for r in runs) / len(runs), 4) for k in runs[0]}
+    print(json.dumps(line))
 
 
 if __name__ == "__main__":

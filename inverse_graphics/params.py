@@ -85,6 +85,7 @@ SCHEMA: dict[str, dict] = {
         "optimizer": OPTIMIZER,
         "lr": POS_FLOAT,
         "momentum": Field(float, min=0.0, max=1.0),
+        "lr_decay": Field(float, min=0.0, max=1.0),
         "silhouette_loss": Field(str, choices=("mse", "iou")),
         "laplacian": Field(str, choices=("uniform", "cotangent")),
         "w_silhouette": WEIGHT,

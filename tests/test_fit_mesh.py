@@ -11,6 +11,7 @@ import yaml
 from PIL import Image
 
 from inverse_graphics.errors import NonFiniteLossError
+from inverse_graphics.fit.optim import final_decay_schedule
 from inverse_graphics.fit.silhouette_fit import SilhouetteFitSettings, fit_to_silhouettes, silhouette_loss
 from inverse_graphics.mesh.ico_sphere import ico_sphere
 from inverse_graphics.mesh.io import save_mesh
@@ -40,6 +41,21 @@ def test_silhouette_losses():
     b = torch.ones(1, 4, 4)
     assert silhouette_loss(a, b, "mse") == 1 and silhouette_loss(b, b, "mse") == 0
     assert silhouette_loss(b, b, "iou") == pytest.approx(0.0) and silhouette_loss(a, b, "iou") == pytest.approx(1.0)
+
+
+def test_final_decay_schedule_ramps_lr_to_zero():
+    def lrs(decay_fraction):
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=2.0)
+        schedule = final_decay_schedule(optimizer, 8, decay_fraction)
+        seen = []
+        for _ in range(8):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            schedule.step()
+        return seen
+
+    assert lrs(0.5) == pytest.approx([2, 2, 2, 2, 2, 1.5, 1, 0.5])  # last 4 of 8 iterations: 4/4 .. 1/4
+    assert lrs(0.0) == pytest.approx([2] * 8)  # the tutorials' constant lr
 
 
 def test_fit_improves_silhouettes_and_is_repeatable(target):

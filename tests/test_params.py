@@ -67,6 +67,9 @@ def test_bad_choice(raw):
 def test_out_of_range(raw):
     raw["fit"]["w_edge"] = -1.0
     assert error_of(raw) == "params.yaml: fit.w_edge: must be >= 0.0, got -1.0"
+    raw["fit"]["w_edge"] = 1.0
+    raw["fit"]["lr_decay"] = 1.5
+    assert error_of(raw) == "params.yaml: fit.lr_decay: must be <= 1.0, got 1.5"
 
 
 def test_null_not_allowed(raw):

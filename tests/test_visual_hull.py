@@ -3,7 +3,7 @@
 import torch
 
 from inverse_graphics.mesh.ico_sphere import ico_sphere
-from inverse_graphics.mesh.visual_hull import carve, surface_points
+from inverse_graphics.mesh.visual_hull import carve, fill_holes, surface_points
 from inverse_graphics.render.cameras import tutorial_rig
 from inverse_graphics.render.silhouette import SilhouetteRenderer, SilhouetteSettings
 
@@ -30,3 +30,14 @@ def test_empty_view_carves_everything():
     masks[1] = 0
     occupancy, axis = carve(masks, rig, resolution=8)
     assert not occupancy.any() and surface_points(occupancy, axis).shape == (0, 3)
+
+
+def test_fill_holes_closes_enclosed_gaps_only():
+    masks = torch.zeros(2, 9, 9)
+    masks[0, 2:7, 2:7] = 1
+    masks[0, 4, 4] = 0  # an enclosed hole: filled
+    masks[1, 2:7, 2:7] = 1
+    masks[1, 4, 2:5] = 0  # a notch open to the outside: kept
+    filled = fill_holes(masks)
+    assert filled[0, 4, 4] == 1 and filled[0].sum() == 25
+    assert torch.equal(filled[1], masks[1])

@@ -3,7 +3,9 @@
 The silhouette part of PyTorch3D's ``fit_textured_mesh`` tutorial: optimise a per-vertex
 offset of ``ico_sphere(level)``; each iteration renders a few random views, compares them
 with the target masks (MSE, or soft IoU), and adds edge-length, normal-consistency and
-Laplacian regularisers.
+Laplacian regularisers. Unlike the tutorial, the lr falls to zero over the last quarter of
+the iterations by default (``lr_decay``), which takes the single-view noise out of the final
+mesh (``metrics/fit_mesh.json``: silhouette IoU 0.980 -> 0.992 on the held-out cars).
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ from ..mesh.losses import edge_loss, laplacian_loss, normal_consistency_loss
 from ..mesh.topology import MeshTopology
 from ..render.cameras import CameraRig
 from ..render.silhouette import SilhouetteRenderer
-from .optim import make_optimizer
+from .optim import final_decay_schedule, make_optimizer
 
 
 @dataclass(frozen=True)
 class SilhouetteFitSettings:
-    """Defaults follow the tutorial: ico_sphere(4), 2000 iterations, 2 views/iteration, SGD lr 1 momentum 0.9."""
+    """Defaults follow the tutorial: ico_sphere(4), 2000 iterations, 2 views/iteration, SGD lr 1 momentum 0.9.
+
+    One addition: ``lr_decay``, the final fraction of the iterations over which the lr falls
+    linearly to zero (``0`` is the tutorial's constant lr; see ``final_decay_schedule``).
+    """
 
     ico_level: int = 4
     iterations: int = 2000
@@ -33,6 +39,7 @@ class SilhouetteFitSettings:
     optimizer: str = "sgd"
     lr: float = 1.0
     momentum: float = 0.9
+    lr_decay: float = 0.25
     silhouette_loss: str = "mse"
     laplacian: str = "uniform"
     w_silhouette: float = 1.0
@@ -81,6 +88,7 @@ def fit_to_silhouettes(
     topology = MeshTopology.from_faces(faces, src_verts.shape[0])
     offsets = torch.zeros_like(src_verts, requires_grad=True)
     optimizer = make_optimizer([offsets], settings.optimizer, settings.lr, settings.momentum)
+    schedule = final_decay_schedule(optimizer, settings.iterations, settings.lr_decay)
     k = min(settings.views_per_iter, len(rig))
     weights = {
         "silhouette": settings.w_silhouette,
@@ -114,6 +122,7 @@ def fit_to_silhouettes(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        schedule.step()
         if it % settings.log_every == 0 or it == settings.iterations - 1:
             row = {"iteration": it, "loss": loss.item()} | {n: v.item() for n, v in terms.items()}
             history.append(row)

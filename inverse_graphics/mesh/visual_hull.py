@@ -4,12 +4,19 @@ No silhouette-only method can recover surface that every view hides (concavities
 arches or an underbody), so the hull's ground-truth metrics are an upper reference for what a
 silhouette fit can reach. Carved on a voxel grid over ``[-1, 1]^3``: a voxel stays if its centre
 projects inside every mask.
+
+The hull can also carve tunnels: a mask with a hole (a see-through gap between a wheel and its
+arch) removes a thin slab that a surface of sphere topology usually cannot follow. Carving the
+masks after ``fill_holes`` gives the hull without those tunnels, the closer reference for an
+ico-sphere fit.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from ..render.cameras import CameraRig
 from ..render.soft_raster import project, projection_matrix
@@ -32,3 +39,9 @@ def surface_points(occupancy: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:
     full = F.avg_pool3d(padded, kernel_size=3, stride=1)[0, 0] >= 1.0
     i, j, k = torch.nonzero(occupancy & ~full, as_tuple=True)
     return torch.stack([axis[i], axis[j], axis[k]], dim=-1)
+
+
+def fill_holes(masks: torch.Tensor) -> torch.Tensor:
+    """``masks: (N, H, W)`` -> binary masks ``(N, H, W)`` float with every enclosed background region filled."""
+    filled = [ndimage.binary_fill_holes(mask.cpu().numpy() > 0.5) for mask in masks]
+    return torch.from_numpy(np.stack(filled)).float().to(masks.device)
