@@ -6,8 +6,8 @@ surface voxels are scored against the ground-truth mesh with the F-score of DESI
 normalised; hull points subsampled to 20k), with precision and recall at 0.05. A fit cannot
 recover surface that every view hides, so the hull's score is the reference for what
 silhouettes allow. ``hull_filled`` carves the same masks with their enclosed holes filled
-(see-through gaps, e.g. between a wheel and its arch): the hull without the tunnels that an
-ico-sphere, a surface of genus 0, cannot follow. Where ``models/meshes/<obj>.obj`` exists, the
+(see-through gaps, e.g. between a wheel and its arch): the hull without the thin tunnels that a
+deformed ico-sphere does not follow in practice. Where ``models/meshes/<obj>.obj`` exists, the
 fit's scores are printed beside both.
 
     python benchmarks/visual_hull_bound.py [--input data/heldout] [--resolution 160]

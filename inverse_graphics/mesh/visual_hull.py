@@ -6,9 +6,9 @@ silhouette fit can reach. Carved on a voxel grid over ``[-1, 1]^3``: a voxel sta
 projects inside every mask.
 
 The hull can also carve tunnels: a mask with a hole (a see-through gap between a wheel and its
-arch) removes a thin slab that a surface of sphere topology usually cannot follow. Carving the
-masks after ``fill_holes`` gives the hull without those tunnels, the closer reference for an
-ico-sphere fit.
+arch) removes a thin slab, which a deformed ico-sphere does not follow in practice (it would
+have to dig a narrow well around the wheel from a one- or two-pixel signal). Carving the masks
+after ``fill_holes`` gives the hull without those tunnels, the closer reference for such a fit.
 """
 
 from __future__ import annotations
