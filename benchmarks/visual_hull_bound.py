@@ -62,10 +62,11 @@ def main() -> None:
         masks, rig = load_object_masks(obj, args.image_size)
         gt_verts, gt_faces = load_mesh(obj / "mesh.obj")
         gt_points = sample_points(normalize_verts(gt_verts), gt_faces, 10000, torch.Generator().manual_seed(0))
+        filled = fill_holes(masks)
         row = {
             "hull": point_scores(hull_points(masks, rig, args.resolution), gt_points),
-            "hull_filled": point_scores(hull_points(fill_holes(masks), rig, args.resolution), gt_points),
-            "hole_pixels": int((fill_holes(masks) - (masks > 0.5).float()).sum()),
+            "hull_filled": point_scores(hull_points(filled, rig, args.resolution), gt_points),
+            "hole_pixels": int((filled - (masks > 0.5).float()).sum()),
         }
         fit = Path(args.fits) / f"{obj.name}.obj"
         if fit.is_file():
