@@ -6,7 +6,8 @@ import torch
 import trimesh
 
 from inverse_graphics.data.car_generator import (
-    GLASS, LAMP_FRONT, STYLES, TYRE, build_car, build_car_mesh, render_car, sample_appearance, sample_car_params,
+    GLASS, LAMP_FRONT, STYLES, TYRE, axle_xs, build_car, build_car_mesh, render_car, sample_appearance,
+    sample_car_params,
 )
 from inverse_graphics.render.cameras import CameraRig, random_rig
 from inverse_graphics.render.shaded import rasterize, render_shaded
@@ -27,6 +28,22 @@ def test_every_part_is_closed_and_outward(seed):
         part.remove_unreferenced_vertices()
         assert part.is_watertight and part.is_winding_consistent
         assert part.volume > 0  # outward normals
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_wheel_wells_leave_the_floor_low_between_the_wheels(seed):
+    params = sample_car_params(np.random.default_rng(seed))
+    car = build_car(params)
+    body = car.verts[np.unique(car.faces[slice(*car.part_faces[0])])]
+    sections = np.unique(body[:, 0])
+    for x_axle in axle_xs(params):
+        section = body[body[:, 0] == sections[np.abs(sections - x_axle).argmin()]]
+        centre = section[np.abs(section[:, 2]) < 1e-9]
+        assert centre[:, 1].min() == pytest.approx(params.clearance)  # no tunnel over the axle
+        wheel = car.verts[np.unique(car.faces[slice(*car.part_faces[1])])]
+        tyre_z = np.abs(wheel[:, 2]).min(), np.abs(wheel[:, 2]).max()
+        over_tyre = section[(np.abs(section[:, 2]) >= tyre_z[0]) & (np.abs(section[:, 2]) <= tyre_z[1])]
+        assert over_tyre[:, 1].min() > params.clearance + params.wheel_radius  # the well the tyre sits in
 
 
 def test_normalised_frame_x_length_y_up():

@@ -10,6 +10,11 @@ greenhouse band from the shoulder to the top of the side profile, drawn narrower
 same loop gives a rounded hood there. Both ends are closed by a fan. Each wheel is a closed
 cylinder (tyre tread, tyre sidewall ring, hub disc).
 
+Wheel wells: over each wheel the sill rises in an arch, but only the outer strip of the
+underside follows it, a well as wide as the tyre plus a few centimetres; the floor between the
+wells stays at the ground clearance, as on a real car. (A floor that rose over the whole width
+would leave a tunnel through the car above each axle that every silhouette hides.)
+
 Promise (tested): the mesh is a union of five closed parts (body + four wheels). Every part
 on its own is watertight (each edge shared by exactly two faces), winding-consistent and
 oriented outward (positive signed volume). Parts may intersect each other (a tyre can reach
@@ -160,6 +165,11 @@ def _arch_radius(p: CarParams) -> float:
     return p.wheel_radius + 0.04
 
 
+def _wheel_side(p: CarParams, x_axle: float) -> float:
+    """|z| of the outer tyre face of the wheels on the axle at ``x_axle``."""
+    return float(_plan_half_width(p, np.array([x_axle]))[0]) - p.wheel_inset
+
+
 def _section_xs(p: CarParams, stations: np.ndarray) -> np.ndarray:
     """Section positions (S,): an even spacing, the profile stations, the wheel arches, denser ends."""
     half = p.length / 2
@@ -182,7 +192,8 @@ def _plan_half_width(p: CarParams, xs: np.ndarray) -> np.ndarray:
     return half_w * (0.55 + 0.45 * np.sqrt(1.0 - t**2))
 
 
-def _section_loop(hw: float, y_bot: float, y_sh: float, y_top: float, top_scale: float, r_low: float) -> np.ndarray:
+def _section_loop(hw: float, y_bot: float, y_sh: float, y_top: float, top_scale: float, r_low: float,
+                  y_floor: float, z_well: float) -> np.ndarray:
     """One closed cross-section loop ``(K, 2)`` of (z, y) points, counter-clockwise seen from +x.
 
     Right half from the bottom centre up to the top centre, then the mirrored left half.
@@ -193,8 +204,11 @@ def _section_loop(hw: float, y_bot: float, y_sh: float, y_top: float, top_scale:
     hw_top = hw * top_scale
     r_top = min(0.06, 0.4 * band, 0.3 * hw_top)
     a = np.radians([30.0, 60.0])
+    z_well = min(z_well, hw - r_low - 0.02)  # keep the well wall inboard of the sill's rounded edge
     right = [
-        (0.0, y_bot),
+        (0.0, y_floor),
+        (z_well - _WELL_SLOPE, y_floor),  # floor edge; the wheel-well wall rises from here
+        (z_well, y_bot),  # top of the well wall (on the floor's line where there is no well)
         (hw - r_low, y_bot),
         *[(hw - r_low + r_low * math.sin(t), y_bot + r_low - r_low * math.cos(t)) for t in a],
         (hw, y_bot + r_low),
@@ -211,11 +225,13 @@ def _section_loop(hw: float, y_bot: float, y_sh: float, y_top: float, top_scale:
     return np.concatenate([right, left])
 
 
-# Loop segment j joins loop points j and j+1 (mod K): 12 right-half points (bottom centre to top
-# centre), then 10 mirrored left ones.
-_GLASS_SIDE = (7, 14)  # shoulder -> greenhouse top, right and left
-_TOP = (8, 9, 10, 11, 12, 13)  # roof corner and roof, right and left
-_LOOP_K = 22
+# Loop segment j joins loop points j and j+1 (mod K): 14 right-half points (bottom centre to top
+# centre), then 12 mirrored left ones.
+_GLASS_SIDE = (9, 16)  # shoulder -> greenhouse top, right and left
+_TOP = (10, 11, 12, 13, 14, 15)  # roof corner and roof, right and left
+_LOOP_K = 26
+_WELL_SLOPE = 0.02  # z run of a wheel-well wall, metres
+_WELL_GAP = 0.04  # wheel-well wall to the inner face of the tyre, metres
 
 
 def _loft_faces(num_sections: int, k: int) -> np.ndarray:
@@ -245,15 +261,19 @@ def _body(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     d_end = np.minimum(xs + half, half - xs)
     lift = np.clip(1.0 - d_end / (0.12 * p.length), 0.0, 1.0) ** 2
     y_bot = p.clearance + lift * 0.35 * (y_sh - p.clearance)
+    y_floor = np.minimum(y_bot, y_sh - 0.06)  # the floor between the wheel wells
+    z_well = np.full_like(xs, np.inf)
     for x_axle in axle_xs(p):  # wheel arches: the sill rises over each wheel
         arch = p.wheel_radius + np.sqrt(np.clip(_arch_radius(p) ** 2 - (xs - x_axle) ** 2, 0.0, None))
         y_bot = np.maximum(y_bot, np.where(np.abs(xs - x_axle) < _arch_radius(p), arch, 0.0))
+        z_well = np.minimum(z_well, _wheel_side(p, x_axle) - p.wheel_width - _WELL_GAP)
     y_bot = np.minimum(y_bot, y_sh - 0.06)  # keep some door panel on low cars
     hw = _plan_half_width(p, xs)
     cabin = np.clip((y_top - y_sh - 0.04) / 0.15, 0.0, 1.0)  # 0 on hood/deck, 1 under the roof
     top_scale = 1.0 - (0.06 + (p.tumblehome - 0.06) * cabin)
     loops = [
-        _section_loop(hw[i], y_bot[i], y_sh[i], y_top[i], top_scale[i], p.edge_round) for i in range(len(xs))
+        _section_loop(hw[i], y_bot[i], y_sh[i], y_top[i], top_scale[i], p.edge_round, y_floor[i], z_well[i])
+        for i in range(len(xs))
     ]
     k = _LOOP_K
     ring_zy = np.stack(loops)  # (S, K, 2)
@@ -355,7 +375,7 @@ def build_car(p: CarParams) -> CarMesh:
     """The car as five closed parts in metres, ground at y = 0 (see the module docstring)."""
     parts = [_body(p)]
     for x in axle_xs(p):
-        side = float(_plan_half_width(p, np.array([x]))[0]) - p.wheel_inset
+        side = _wheel_side(p, x)
         for s in (1.0, -1.0):
             parts.append(_wheel(x, s * side, s * (side - p.wheel_width), p.wheel_radius))
     verts, faces, materials, ranges = [], [], [], []
