@@ -7,6 +7,9 @@ on the fox and on one synthetic held-out car, plus "no chamfer" (regularisers on
     python scripts/loss_study.py run       # dvc queue start, wait until the queue is empty
     python scripts/loss_study.py report    # docs/loss_study.md + docs/study/*.png from dvc exp show --json
     (``make study`` runs all three.)
+
+``--target car`` (or ``fox``) queues one target's configurations only, for when that target changed;
+the report takes each configuration's newest experiment, so the other target's rows are kept.
 """
 
 from __future__ import annotations
@@ -49,10 +52,12 @@ METRICS = ["chamfer_l2", "fscore@0.01", "fscore@0.02", "fscore@0.05", "normal_co
            "edge_max_over_mean", "seconds"]
 
 
-def configurations() -> dict[str, dict]:
-    """Experiment name -> fit3d params to set."""
+def configurations(targets: list[str] | None = None) -> dict[str, dict]:
+    """Experiment name -> fit3d params to set, for ``targets`` (default: all of ``TARGETS``)."""
     configs = {}
     for target, path in TARGETS.items():
+        if targets and target not in targets:
+            continue
         for loss, weights in LOSSES.items():
             for opt, opt_params in OPTIMIZERS.items():
                 configs[f"{PREFIX}-{target}-{loss}-{opt}"] = {"target": path} | weights | opt_params
@@ -65,8 +70,8 @@ def dvc(*args: str, capture: bool = False) -> str:
     return proc.stdout if capture else ""
 
 
-def queue() -> None:
-    for name, values in configurations().items():
+def queue(targets: list[str] | None = None) -> None:
+    for name, values in configurations(targets).items():
         sets = [arg for key, value in values.items() for arg in ("-S", f"fit3d.{key}={value}")]
         dvc("exp", "run", "fit_mesh_3d", "--queue", "-n", name, *sets)
 
@@ -157,7 +162,8 @@ def report(out: Path = ROOT / "docs") -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=["queue", "run", "report", "all"])
-    step = parser.parse_args().step
-    for name, fn in (("queue", queue), ("run", run), ("report", report)):
-        if step in (name, "all"):
+    parser.add_argument("--target", action="append", choices=list(TARGETS), help="queue only this target (repeatable)")
+    args = parser.parse_args()
+    for name, fn in (("queue", lambda: queue(args.target)), ("run", run), ("report", report)):
+        if args.step in (name, "all"):
             fn()
