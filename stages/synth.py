@@ -66,7 +66,7 @@ def write_training_set(cfg: dict, out_zip: Path) -> dict:
             images, _ = render_car(car, rig, sample_appearance(rng, len(rig)))
             t2 = time.perf_counter()
             for image, azim, elev in zip(images, rig.azim, rig.elev):
-                writer.add(encode_png(to_uint8(image)), pose_label(azim, elev))
+                writer.add(encode_png(to_uint8(image)), pose_label(azim, elev), object_id=i)
             t3 = time.perf_counter()
             seconds.update(mesh=t1 - t0, render=t2 - t1, encode=t3 - t2)
             faces.append(len(car.faces))

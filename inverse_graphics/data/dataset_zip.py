@@ -4,7 +4,10 @@ Layout::
 
     00000/img00000000.png ... 00000/img00000999.png, 00001/img00001000.png, ...
     dataset.json  {"labels": [["00000/img00000000.png", [sin_azim, cos_azim, elev_over_90]], ...]}
-                  or {"labels": null} for unlabelled images (a folder of photos)
+                  or {"labels": null} for unlabelled images (a folder of photos);
+                  optionally "objects": [0, 0, ..., 1, ...], one object id per image in name order, telling
+                  which images are views of the same car (ignored by NVIDIA's loader, used by the GAN's
+                  pair discriminator)
 
 Pose labels (``pose_label``): ``[sin(azim), cos(azim), elev / 90]`` with PyTorch3D's look-at
 azimuth and elevation in degrees; the distance and field of view are fixed per data set
@@ -66,6 +69,7 @@ class DatasetZipWriter:
         self.path = Path(path)
         self.labelled = labelled
         self.labels: list = []
+        self.objects: list[int] = []
         self.count = 0
 
     def __enter__(self) -> "DatasetZipWriter":
@@ -73,18 +77,25 @@ class DatasetZipWriter:
         self._archive = zipfile.ZipFile(self._atomic.__enter__(), "w", zipfile.ZIP_STORED)
         return self
 
-    def add(self, png: bytes, label: list[float] | None = None) -> str:
-        """Append one encoded PNG (and its label when ``labelled``); returns its archive name."""
+    def add(self, png: bytes, label: list[float] | None = None, object_id: int | None = None) -> str:
+        """Append one encoded PNG (and its label when ``labelled``, its object id when given for every image);
+        returns its archive name."""
+        if (object_id is None) != (len(self.objects) == 0) and self.count > 0:
+            raise ValueError("give an object id for every image or for none")
         name = image_name(self.count)
         _add(self._archive, name, png)
         if self.labelled:
             self.labels.append([name, [float(x) for x in label]])
+        if object_id is not None:
+            self.objects.append(int(object_id))
         self.count += 1
         return name
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is None:
             meta = {"labels": self.labels if self.labelled else None}
+            if self.objects:
+                meta["objects"] = self.objects
             _add(self._archive, "dataset.json", json.dumps(meta).encode("utf-8"))
         self._archive.close()
         return self._atomic.__exit__(exc_type, exc, tb)
