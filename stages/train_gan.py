@@ -8,7 +8,8 @@ Metrics (``<metrics>``), for the starting checkpoint (``before``) and the result
 ``pose_error_deg`` (median angle between the requested camera and the one the car critic reads),
 ``hull_consistency_iou`` (one latent, the 20 views of the multiview rig, the segmenter's masks, their visual hull
 reprojected), ``frechet_distance_carnet`` / ``kernel_distance_carnet`` (real vs generated images in the car
-critic's features; not Inception FID/KID); plus ``kimg``, ``seconds_per_kimg``, ``augment_p`` and the final losses.
+critic's features; not Inception FID/KID) and, only when torchvision's Inception-v3 weights are in the local hub
+cache, ``frechet_distance_inception_v3_torchvision`` / ``kernel_distance_inception_v3_torchvision``; plus ``kimg``, ``seconds_per_kimg``, ``augment_p`` and the final losses.
 Curves per tick and the sample grids (rows = latents, columns = cameras) go to ``<plots>``.
 
 Run on several processes (one per GPU, or CPU processes with gloo) with
@@ -33,6 +34,7 @@ from inverse_graphics.errors import UserError
 from inverse_graphics.gan.checkpoint import save_generator
 from inverse_graphics.gan.critic import load_critic
 from inverse_graphics.gan.dataset import find_dataset_zip, load_training_images
+from inverse_graphics.gan.inception import InceptionFeatures, inception_available, inception_path
 from inverse_graphics.gan.metrics import feature_distances, generator_hull_consistency, pose_error
 from inverse_graphics.gan.session import resume_state, run_training, sample_grid
 from inverse_graphics.gan.train import NetworkConfig, TrainSettings
@@ -71,13 +73,15 @@ def _setup_distributed(device: torch.device) -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def measure(G, critic, segmenter, data, rig, cfg: dict) -> dict:
+def measure(G, critic, segmenter, inception, data, rig, cfg: dict) -> dict:
     """The generator's figures (see the module docstring)."""
     poses = data.labels[torch.randint(len(data), (cfg["pose_samples"],), generator=torch.Generator().manual_seed(1))]
     out = {"pose_error_deg": float(pose_error(G, critic, poses).median())}
     if segmenter is not None:
         out |= generator_hull_consistency(G, segmenter, rig, cfg["hull_latents"])
-    out |= feature_distances(G, critic, data, cfg["feature_images"])
+    out |= feature_distances(G, critic, "carnet", data, cfg["feature_images"])
+    if inception is not None:
+        out |= feature_distances(G, inception, "inception_v3_torchvision", data, cfg["feature_images"])
     return out
 
 
@@ -115,13 +119,16 @@ def main(args) -> None:
         key_file.write_text(json.dumps(run_key, indent=2, sort_keys=True) + "\n")
 
     critic = load_critic(args.critic, device)
+    inception = InceptionFeatures().to(device) if inception_available() else None
+    if inception is None and rank == 0:
+        print(f"train_gan: no Inception-v3 weights at {inception_path()}: sample quality in the critic's features only")
     segmenter = load_segmenter_fn(args.segmenter, device) if args.segmenter.exists() else None
     rig = ring_rig(section["eval"]["rig_views"], tuple(section["eval"]["rig_elevations"]),
                    image_size=data.resolution)
     metrics: dict = {}
     if resume is not None and rank == 0:
         start = resume_state(config, settings, resume, log=lambda m: None)
-        metrics["before"] = measure(start.G_ema.to(device), critic, segmenter, data, rig, section["eval"])
+        metrics["before"] = measure(start.G_ema.to(device), critic, segmenter, inception, data, rig, section["eval"])
     t0 = time.perf_counter()
     state = run_training(data, config, settings, args.out, device, resume=resume,
                          progress=tqdm if rank == 0 else None, grid_dir=args.plots)
@@ -129,7 +136,7 @@ def main(args) -> None:
     if rank != 0:
         return
     save_generator(args.out / "generator.pt", state.G_ema, config, {"total_kimg": state.total_nimg / 1000})
-    metrics["after"] = measure(state.G_ema, critic, segmenter, data, rig, section["eval"])
+    metrics["after"] = measure(state.G_ema, critic, segmenter, inception, data, rig, section["eval"])
     last = state.history[-1] if state.history else {}
     ticks = [row for row in state.history if row.get("seconds_per_kimg")]
     metrics |= {

@@ -81,7 +81,28 @@ def test_generator_measures_and_sample_grid_run():
     assert errors.shape == (12,) and bool(((errors >= 0) & (errors <= 180)).all())
     images = torch.randint(0, 256, (40, 3, 16, 16), dtype=torch.uint8)
     data = TrainingImages(images, poses.repeat(4, 1)[:40])
-    distances = feature_distances(G, critic, data, num_images=40, kid_subset=20)
+    distances = feature_distances(G, critic, "carnet", data, num_images=40, kid_subset=20)
     assert distances["frechet_distance_carnet"] > 0
     grid = sample_grid(G, rows=2, cols=3)
     assert grid.shape[2] == 3 and grid.shape[0] > 2 * 16 and grid.shape[1] > 3 * 16
+
+
+def test_inception_features_only_from_the_local_hub_cache(tmp_path, monkeypatch):
+    """No file: unavailable and one clear error; a torchvision Inception-v3 state dict there: (N, 2048) features."""
+    from torchvision.models import inception_v3
+
+    from inverse_graphics.errors import UserError
+    from inverse_graphics.gan.inception import InceptionFeatures, inception_available, inception_path
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    assert not inception_available()
+    with pytest.raises(UserError, match="Inception-v3 weights not found"):
+        InceptionFeatures()
+    inception_path().parent.mkdir(parents=True)
+    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), inception_path())
+    assert inception_available()
+    features = InceptionFeatures()
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    out = features(images)
+    assert out.shape == (2, 2048) and torch.isfinite(out).all()
+    assert not torch.equal(out[0], out[1])

@@ -6,9 +6,9 @@ images like the training set?
 - ``hull_consistency``: for a fixed latent, render the views of a rig, cut the car out of each (a segmenter), carve
   the visual hull of all the masks, reproject it into every view and take the IoU with that view's mask. Views of
   one consistent car give about 1; views of different cars carve each other away.
-- ``feature_distances``: Fréchet and kernel distances between real and generated images in the car critic's
-  feature space (torchmetrics' FID/KID machinery with a custom feature network; NOT Inception features, so the
-  keys say ``carnet``).
+- ``feature_distances``: Fréchet and kernel distances between real and generated images in a feature space
+  (torchmetrics' FID/KID machinery with a custom feature network): the car critic's (keys say ``carnet``; NOT
+  Inception features) and, when torchvision's weights are in the local hub cache, Inception-v3's (``inception.py``).
 
 Generator inputs follow ``session.pose_labels``; images are ``(N, 3, R, R)`` in [-1, 1].
 """
@@ -99,10 +99,11 @@ def generator_hull_consistency(G: Generator, segment: Callable[[torch.Tensor], t
 
 
 @torch.no_grad()
-def feature_distances(G: Generator, critic: CarCritic, data: TrainingImages, num_images: int = 1000,
-                      seed: int = 0, kid_subset: int = 100) -> dict:
-    """``frechet_distance_carnet`` and ``kernel_distance_carnet`` between ``num_images`` training images and as
-    many generated ones (cameras drawn from the training labels)."""
+def feature_distances(G: Generator, features: torch.nn.Module, name: str, data: TrainingImages,
+                      num_images: int = 1000, seed: int = 0, kid_subset: int = 100) -> dict:
+    """``frechet_distance_<name>`` and ``kernel_distance_<name>`` between ``num_images`` training images and as
+    many generated ones (cameras drawn from the training labels), in the space of ``features``
+    (``(N, 3, R, R)`` in [-1, 1] -> ``(N, F)``): the car critic (``carnet``) or Inception-v3."""
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
 
@@ -113,11 +114,11 @@ def feature_distances(G: Generator, critic: CarCritic, data: TrainingImages, num
     z = torch.randn(n, G.z_dim, generator=g)
     fake = generate(G, z, fake_poses, noise_mode="random")
     real = data.to_float(data.images[real_index])
-    fid = FrechetInceptionDistance(feature=critic, reset_real_features=True)
-    kid = KernelInceptionDistance(feature=critic, subset_size=min(kid_subset, n), reset_real_features=True)
+    fid = FrechetInceptionDistance(feature=features, reset_real_features=True)
+    kid = KernelInceptionDistance(feature=features, subset_size=min(kid_subset, n), reset_real_features=True)
     for start in range(0, n, 250):
         for metric in (fid, kid):
             metric.update(real[start:start + 250], real=True)
             metric.update(fake[start:start + 250], real=False)
     kid_mean, _ = kid.compute()
-    return {"frechet_distance_carnet": float(fid.compute()), "kernel_distance_carnet": float(kid_mean)}
+    return {f"frechet_distance_{name}": float(fid.compute()), f"kernel_distance_{name}": float(kid_mean)}
