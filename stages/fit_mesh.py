@@ -1,6 +1,7 @@
 """Stage ``fit_mesh``: mold an ico-sphere into every object of ``fit.input`` from its silhouettes.
 
-Outputs: ``models/meshes/<obj>.obj``; ``metrics/fit_mesh.json`` (silhouette IoU, GT mesh metrics
+Outputs: ``models/meshes/<obj>.obj``; ``metrics/fit_mesh.json`` (silhouette IoU of the fitted mesh's
+hard z-buffer masks against the targets, GT mesh metrics
 where ``mesh.obj`` exists, seconds; over all objects) and ``metrics/fit_mesh_objects.json``
 (per object); ``metrics/fit_mesh/<obj>.csv`` loss curves and ``<obj>_silhouettes.png`` /
 ``<obj>_turntable.png`` pictures (ground truth above the fit, where known).
@@ -11,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import torch
-
 from inverse_graphics.data.object_views import find_objects, load_object_masks
 from inverse_graphics.device import pick_device, seed_everything
 from inverse_graphics.errors import NonFiniteLossError
@@ -21,6 +20,7 @@ from inverse_graphics.io_utils import atomic_dir
 from inverse_graphics.mesh.io import load_mesh, save_mesh
 from inverse_graphics.mesh.metrics import mesh_metrics, silhouette_iou
 from inverse_graphics.params import load_params
+from inverse_graphics.render.shaded import rasterize
 from inverse_graphics.render.silhouette import SilhouetteRenderer, SilhouetteSettings
 from inverse_graphics.reporting import report_object, silhouette_sheet, write_curve, write_metrics
 from inverse_graphics.viz import save_png, stack_vertically, turntable
@@ -40,9 +40,11 @@ def main() -> None:
     fit, render = params["fit"], params["render"]
     seed_everything(fit["seed"])
     device = pick_device(render["device"])
-    renderer = SilhouetteRenderer(
-        render["backend"], SilhouetteSettings(fit["image_size"], render["sigma"], render["faces_per_pixel"]), device
-    )
+    silhouettes = SilhouetteSettings(
+        fit["image_size"], render["sigma"], render["faces_per_pixel"], render["blend"], render["sigma_final"],
+        render["warmup_blend"],
+    )  # fmt: skip
+    renderer = SilhouetteRenderer(render["backend"], silhouettes, device)
     settings = fit_settings(fit)
     objects = find_objects(fit["input"])
     per_object, failure = {}, None
@@ -57,8 +59,8 @@ def main() -> None:
                 failure = err
                 break
             save_mesh(mesh_dir / f"{obj.name}.obj", result.verts, result.faces)
-            with torch.no_grad():
-                fitted = renderer(result.verts, result.faces, rig)
+            # The fitted mesh's own silhouettes: hard z-buffer coverage, not a soft render at 0.5.
+            fitted = (rasterize(result.verts.cpu(), result.faces.cpu(), rig) >= 0).float().to(device)
             ious = silhouette_iou(fitted, masks)
             row = {
                 "silhouette_iou_mean": float(ious.mean()),
