@@ -1,11 +1,13 @@
 """Silhouette-fit quality on any mesh (default: the fox), one JSON line.
 
-The mesh is normalised and rendered into the tutorial's 20 binary silhouettes at 128 px (the
-``fast`` renderer), then the default ``fit_mesh`` settings mold an ico-sphere into it; the line
-reports the stage's metrics (silhouette IoU per view, GT mesh metrics) and the fit's seconds.
-Side by side in the same run, the same fit with each ``--lr-decay`` value (default: ours, 0.25,
-and the tutorial's constant lr, 0), each averaged over ``--seeds`` fits (seeds 0..N-1, which
-pick the random views of each iteration).
+The mesh is normalised and rendered into the tutorial's 20 hard (z-buffer) silhouettes at 128 px,
+as ``synth`` renders masks, then the default ``fit_mesh`` settings (``params.yaml``'s ``fit`` and
+``render`` sections, ``fast`` backend) mold an ico-sphere into it; the line reports the stage's
+metrics (silhouette IoU per view of the fitted mesh's hard masks, GT mesh metrics) and the fit's
+seconds. Side by side in the same run, the same fit with each ``--lr-decay`` value (default: ours,
+0.25, and the tutorial's constant lr, 0), and with the tutorial's silhouette renderer (product
+blend, constant sigma: ``tutorial_renderer``), each averaged over ``--seeds`` fits (seeds 0..N-1,
+which pick the random views of each iteration).
 
     python benchmarks/fit_quality.py [--mesh assets/fox.obj] [--iterations 2000] [--seeds 1] [--lr-decay 0.25,0]
 """
@@ -18,8 +20,6 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -27,7 +27,9 @@ from inverse_graphics.fit.silhouette_fit import SilhouetteFitSettings, fit_to_si
 from inverse_graphics.mesh.io import load_mesh  # noqa: E402
 from inverse_graphics.mesh.metrics import mesh_metrics, silhouette_iou  # noqa: E402
 from inverse_graphics.mesh.normalize import normalize_verts  # noqa: E402
+from inverse_graphics.params import load_params  # noqa: E402
 from inverse_graphics.render.cameras import tutorial_rig  # noqa: E402
+from inverse_graphics.render.shaded import rasterize  # noqa: E402
 from inverse_graphics.render.silhouette import SilhouetteRenderer, SilhouetteSettings  # noqa: E402
 
 
@@ -41,20 +43,23 @@ def main() -> None:
     verts, faces = load_mesh(args.mesh)
     verts = normalize_verts(verts)
     rig = tutorial_rig(20, image_size=128)
-    renderer = SilhouetteRenderer("fast", SilhouetteSettings(image_size=128))
-    with torch.no_grad():
-        masks = (renderer(verts, faces, rig) > 0.5).float()
+    render = load_params(["render"], ROOT / "params.yaml")["render"]
+    default = SilhouetteSettings(128, render["sigma"], blend=render["blend"], sigma_final=render["sigma_final"],
+                                 warmup_blend=render["warmup_blend"])  # fmt: skip
+    masks = (rasterize(verts, faces, rig) >= 0).float()
     line = {"mesh": Path(args.mesh).name, "iterations": args.iterations, "seeds": args.seeds}
-    for decay in [float(value) for value in args.lr_decay.split(",")]:
+    configs = [(f"lr_decay={float(d):g}", default, float(d)) for d in args.lr_decay.split(",")]
+    configs.append(("tutorial_renderer", SilhouetteSettings(128), SilhouetteFitSettings.lr_decay))
+    for name, silhouettes, decay in configs:
+        renderer = SilhouetteRenderer("fast", silhouettes)
         runs = []
         for seed in range(args.seeds):
             settings = dataclasses.replace(SilhouetteFitSettings(), iterations=args.iterations, lr_decay=decay, seed=seed)
             result = fit_to_silhouettes(masks, rig, renderer, settings, progress=False)
-            with torch.no_grad():
-                iou = silhouette_iou(renderer(result.verts, result.faces, rig), masks)
+            iou = silhouette_iou((rasterize(result.verts, result.faces, rig) >= 0).float(), masks)
             run = {"silhouette_iou_mean": float(iou.mean()), "silhouette_iou_min": float(iou.min())}
             runs.append(run | mesh_metrics(result.verts, result.faces, verts, faces) | {"seconds": result.seconds})
-        line[f"lr_decay={decay:g}"] = {k: round(sum(r[k] for r in runs) / len(runs), 4) for k in runs[0]}
+        line[name] = {k: round(sum(r[k] for r in runs) / len(runs), 4) for k in runs[0]}
     print(json.dumps(line))
 
 

@@ -1,10 +1,11 @@
 """Image-to-mesh fit speed, ``pytorch3d`` vs ``fast`` silhouette backend, one JSON line.
 
 Same inputs for both: a held-out-style synthetic car seen by the tutorial's 20 views at 128 px
-(its binary silhouettes as targets), the default fit (ico_sphere(4), 2 random views per iteration,
-SGD lr 1 momentum 0.9, edge/normal/Laplacian regularisers). ``pytorch3d`` runs K iterations (each
-~20 s on a 2-core CPU), ``fast`` runs the full default fit (``--quick``: 200 iterations, the full
-fit extrapolated and labelled so). Wall clock on a shared machine: other processes add noise.
+(its hard z-buffer silhouettes as targets), the default fit (ico_sphere(4), 2 random views per
+iteration, SGD lr 1 momentum 0.9, edge/normal/Laplacian regularisers). ``pytorch3d`` (the
+tutorial's renderer) runs K iterations (each ~20 s on a 2-core CPU), ``fast`` (``params.yaml``'s
+``render`` settings) runs the full default fit (``--quick``: 200 iterations, the full fit
+extrapolated and labelled so). Wall clock on a shared machine: other processes add noise.
 
     python benchmarks/fit_speed.py [--quick]
 """
@@ -20,12 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from inverse_graphics.data.car_generator import build_car_mesh, sample_car_params  # noqa: E402
 from inverse_graphics.fit.silhouette_fit import SilhouetteFitSettings, fit_to_silhouettes  # noqa: E402
 from inverse_graphics.mesh.metrics import mesh_metrics, silhouette_iou  # noqa: E402
+from inverse_graphics.params import load_params  # noqa: E402
 from inverse_graphics.render.cameras import tutorial_rig  # noqa: E402
+from inverse_graphics.render.shaded import rasterize  # noqa: E402
 from inverse_graphics.render.silhouette import SilhouetteRenderer, SilhouetteSettings  # noqa: E402
 
 DEFAULT = SilhouetteFitSettings()
@@ -49,11 +53,12 @@ def main() -> None:
     args = parser.parse_args()
     verts, faces = target_car()
     rig = tutorial_rig(20, image_size=128)
-    settings = SilhouetteSettings(image_size=128)
-    fast = SilhouetteRenderer("fast", settings)
-    with torch.no_grad():
-        masks = (fast(verts, faces, rig) > 0.5).float()
-    p3d_s = seconds_per_iteration(SilhouetteRenderer("pytorch3d", settings), masks, rig, 1 if args.quick else 3)
+    render = load_params(["render"], ROOT / "params.yaml")["render"]
+    keys = ("sigma", "blend", "sigma_final", "warmup_blend")
+    fast = SilhouetteRenderer("fast", SilhouetteSettings(128, **{k: render[k] for k in keys}))
+    masks = (rasterize(verts, faces, rig) >= 0).float()
+    tutorial = SilhouetteRenderer("pytorch3d", SilhouetteSettings(image_size=128))
+    p3d_s = seconds_per_iteration(tutorial, masks, rig, 1 if args.quick else 3)
     line = {"pytorch3d_s_per_iter": round(p3d_s, 3)}
     if args.quick:
         fast_s = seconds_per_iteration(fast, masks, rig, 200)
@@ -62,8 +67,7 @@ def main() -> None:
     else:
         result = fit_to_silhouettes(masks, rig, fast, DEFAULT, progress=False)
         fast_s = result.seconds / DEFAULT.iterations
-        with torch.no_grad():
-            iou = silhouette_iou(fast(result.verts, result.faces, rig), masks)
+        iou = silhouette_iou((rasterize(result.verts, result.faces, rig) >= 0).float(), masks)
         metrics = mesh_metrics(result.verts, result.faces, verts, faces)
         line |= {"fast_s_per_iter": round(fast_s, 5), "speedup": round(p3d_s / fast_s, 1),
                  "fast_full_fit_s": round(result.seconds, 1), "fast_full_fit": "measured",

@@ -1,8 +1,10 @@
 """Silhouette render speed, ``pytorch3d`` vs ``fast`` backend, forward + backward, one JSON line.
 
 Same inputs for both: ico_sphere(4) slightly deformed, 2 of the tutorial's 20 views, 128 px,
-sigma 1e-4, faces_per_pixel 50, MSE to a fixed mask. Timings are wall clock on a shared machine:
-other processes on the same cores make them noisy.
+sigma 1e-4, faces_per_pixel 50, MSE to a fixed mask; ``fast`` with the tutorial's product blend
+(compared with ``pytorch3d``), and in the same run with the unbiased ``contour`` blend
+(``fast_contour_*``). Timings are wall clock on a shared machine: other processes on the same
+cores make them noisy.
 
     python benchmarks/render_speed.py [--quick]
 """
@@ -36,9 +38,10 @@ def inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return verts, faces, target
 
 
-def time_backend(backend: str, verts, faces, target, iterations: int, warmup: int) -> dict:
+def time_backend(backend: str, verts, faces, target, iterations: int, warmup: int, blend: str = "product") -> dict:
     """Mean seconds per iteration of forward (render + loss) and backward, and the last alpha."""
-    renderer = SilhouetteRenderer(backend, SilhouetteSettings(image_size=128, sigma=1e-4, faces_per_pixel=50))
+    settings = SilhouetteSettings(image_size=128, sigma=1e-4, faces_per_pixel=50, blend=blend)
+    renderer = SilhouetteRenderer(backend, settings)
     forward = backward = 0.0
     for i in range(warmup + iterations):
         leaf = verts.clone().requires_grad_(True)
@@ -63,6 +66,7 @@ def main() -> None:
     build_s = time.perf_counter() - t0
     verts, faces, target = inputs()
     fast = time_backend("fast", verts, faces, target, iterations=100 if args.quick else 500, warmup=5)
+    contour = time_backend("fast", verts, faces, target, 100 if args.quick else 500, warmup=5, blend="contour")
     p3d = time_backend("pytorch3d", verts, faces, target, iterations=1 if args.quick else 3, warmup=0)
     fast_s, p3d_s = fast["forward"] + fast["backward"], p3d["forward"] + p3d["backward"]
     views = len(RIG)
@@ -74,6 +78,9 @@ def main() -> None:
                 "speedup": round(p3d_s / fast_s, 1),
                 "fast_forward_ms_per_view": round(1e3 * fast["forward"] / views, 2),
                 "fast_backward_ms_per_view": round(1e3 * fast["backward"] / views, 2),
+                "fast_contour_s_per_iter": round(contour["forward"] + contour["backward"], 5),
+                "fast_contour_forward_ms_per_view": round(1e3 * contour["forward"] / views, 2),
+                "fast_contour_backward_ms_per_view": round(1e3 * contour["backward"] / views, 2),
                 "pytorch3d_forward_s": round(p3d["forward"], 2),
                 "pytorch3d_backward_s": round(p3d["backward"], 2),
                 "max_abs_alpha_diff": round(float((fast["alpha"] - p3d["alpha"]).abs().max()), 6),

@@ -50,6 +50,7 @@ INT, FLOAT, STR, BOOL = Field(int), Field(float), Field(str), Field(bool)
 POS_INT, POS_FLOAT, NONNEG_FLOAT = Field(int, min=1), Field(float, min=1e-12), Field(float, min=0.0)
 WEIGHT = NONNEG_FLOAT
 OPTIMIZER = Field(str, choices=("sgd", "adam"))
+BLENDS = ("contour", "product", "nearest")  # render.soft_raster.BLENDS (not imported: no torch here)
 
 SCHEMA: dict[str, dict] = {
     "synth": {
@@ -72,6 +73,9 @@ SCHEMA: dict[str, dict] = {
     "render": {
         "backend": Field(str, choices=("auto", "fast", "pytorch3d")),
         "sigma": POS_FLOAT,
+        "sigma_final": Field(float, min=1e-12, nullable=True),
+        "blend": Field(str, choices=BLENDS),
+        "warmup_blend": Field(str, choices=BLENDS, nullable=True),
         "faces_per_pixel": POS_INT,
         "device": Field(str, choices=("auto", "cpu", "cuda")),
     },
@@ -189,6 +193,15 @@ def validate(raw: Any, sections: list[str] | None = None) -> dict:
         out[section] = _validate(SCHEMA[section], raw[section], section)
     if "synth" in out and out["synth"]["camera"]["elev_min"] > out["synth"]["camera"]["elev_max"]:
         raise UserError("params.yaml: synth.camera.elev_min: must be <= synth.camera.elev_max")
+    if "render" in out and out["render"]["backend"] == "pytorch3d":
+        render = out["render"]
+        for key, allowed in (("blend", ("product",)), ("warmup_blend", ("product", None))):
+            if render[key] not in allowed:
+                raise UserError(
+                    f"params.yaml: render.{key}: the pytorch3d backend is the tutorial's 'product', got {render[key]!r}"
+                )
+        if render["sigma_final"] is not None:
+            raise UserError("params.yaml: render.sigma_final: must be null with render.backend pytorch3d (constant sigma)")
     if "synth" in out and out["synth"]["source"] == "folder" and not out["synth"]["folder"]:
         raise UserError("params.yaml: synth.folder: required when synth.source is 'folder'")
     return out

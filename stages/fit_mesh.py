@@ -1,7 +1,8 @@
 """Stage ``fit_mesh``: mold an ico-sphere into every object folder of ``--input`` from its silhouettes.
 
 Reads object folders (``docs/object_folder.md``: ``cameras.json`` + ``masks/``, optional ``mesh.obj``).
-Writes ``--out/<obj>.obj``; ``--metrics`` (silhouette IoU, GT mesh metrics where ``mesh.obj``
+Writes ``--out/<obj>.obj``; ``--metrics`` (silhouette IoU of the fitted mesh's hard z-buffer
+masks against the targets, GT mesh metrics where ``mesh.obj``
 exists, seconds; over all objects) and ``--objects`` (per object); ``--plots/<obj>.csv`` loss
 curves and ``<obj>_silhouettes.png`` / ``<obj>_turntable.png`` (ground truth above the fit,
 where known). Every path comes from ``dvc.yaml``'s ``cmd``.
@@ -10,8 +11,6 @@ where known). Every path comes from ``dvc.yaml``'s ``cmd``.
 from __future__ import annotations
 
 import argparse
-
-import torch
 
 from inverse_graphics.data.object_views import find_objects, load_object_masks, load_object_mesh
 from inverse_graphics.device import pick_device, seed_everything
@@ -22,6 +21,7 @@ from inverse_graphics.io_utils import atomic_dir
 from inverse_graphics.mesh.io import save_mesh
 from inverse_graphics.mesh.metrics import mesh_metrics, silhouette_iou
 from inverse_graphics.params import load_params
+from inverse_graphics.render.shaded import rasterize
 from inverse_graphics.render.silhouette import SilhouetteRenderer, SilhouetteSettings
 from inverse_graphics.reporting import report_object, silhouette_sheet, write_curve, write_metrics
 from inverse_graphics.viz import save_png, stack_vertically, turntable
@@ -41,9 +41,11 @@ def main(args: argparse.Namespace) -> None:
     fit, render = params["fit"], params["render"]
     seed_everything(fit["seed"])
     device = pick_device(render["device"])
-    renderer = SilhouetteRenderer(
-        render["backend"], SilhouetteSettings(fit["image_size"], render["sigma"], render["faces_per_pixel"]), device
-    )
+    silhouettes = SilhouetteSettings(
+        fit["image_size"], render["sigma"], render["faces_per_pixel"], render["blend"], render["sigma_final"],
+        render["warmup_blend"],
+    )  # fmt: skip
+    renderer = SilhouetteRenderer(render["backend"], silhouettes, device)
     settings = settings_from_section(SilhouetteFitSettings, fit)
     objects = find_objects(args.input)
     per_object, failure = {}, None
@@ -58,8 +60,8 @@ def main(args: argparse.Namespace) -> None:
                 failure = err
                 break
             save_mesh(mesh_dir / f"{obj.name}.obj", result.verts, result.faces)
-            with torch.no_grad():
-                fitted = renderer(result.verts, result.faces, rig)
+            # The fitted mesh's own silhouettes: hard z-buffer coverage, not a soft render at 0.5.
+            fitted = (rasterize(result.verts.cpu(), result.faces.cpu(), rig) >= 0).float().to(device)
             ious = silhouette_iou(fitted, masks)
             row = {
                 "silhouette_iou_mean": float(ious.mean()),

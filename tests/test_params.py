@@ -115,3 +115,38 @@ def test_stage_exits_2_with_one_line(tmp_path, repo_root, raw, stage):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: params.yaml: fit") and ".momentum: expected float" in lines[0]
     assert not (tmp_path / "out").exists()  # stopped before any work
+
+
+def test_render_blend_and_sigma_final(raw):
+    raw["render"]["blend"] = "softmax"
+    assert error_of(raw, ["render"]).startswith("params.yaml: render.blend: expected one of")
+    raw["render"]["blend"] = "product"
+    raw["render"]["warmup_blend"] = 3
+    assert error_of(raw, ["render"]).startswith("params.yaml: render.warmup_blend: expected str")
+    raw["render"]["warmup_blend"] = None
+    raw["render"]["sigma_final"] = -1.0
+    assert error_of(raw, ["render"]).startswith("params.yaml: render.sigma_final: must be >=")
+    raw["render"]["sigma_final"] = None
+    assert validate(raw, ["render"])["render"]["sigma_final"] is None
+
+
+def test_blend_names_match_the_renderer():
+    from inverse_graphics.params import BLENDS
+    from inverse_graphics.render.soft_raster import BLENDS as RENDERER_BLENDS
+
+    assert BLENDS == RENDERER_BLENDS
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("blend", "contour", "render.blend: the pytorch3d backend is the tutorial's 'product'"),
+        ("warmup_blend", "contour", "render.warmup_blend: the pytorch3d backend is the tutorial's 'product'"),
+        ("sigma_final", 1e-5, "render.sigma_final: must be null"),
+    ],
+)
+def test_pytorch3d_backend_is_only_the_tutorial(raw, key, value, message):
+    raw["render"] |= {"backend": "pytorch3d", "blend": "product", "warmup_blend": None, "sigma_final": None}
+    assert validate(raw, ["render"])["render"]["backend"] == "pytorch3d"
+    raw["render"][key] = value
+    assert error_of(raw, ["render"]).startswith(f"params.yaml: {message}")

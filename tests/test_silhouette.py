@@ -127,6 +127,17 @@ def test_shape_range_and_gradient():
     assert torch.isfinite(verts.grad).all() and verts.grad.abs().sum() > 0
 
 
+def test_blend_and_sigma_schedule():
+    settings = SilhouetteSettings(sigma=1e-4, sigma_final=1e-6, blend="contour", warmup_blend="product")
+    assert settings.sigma_at(0.0) == settings.sigma_at(0.5) == 1e-4
+    assert settings.sigma_at(0.75) == pytest.approx(1e-5) and settings.sigma_at(1.0) == pytest.approx(1e-6)
+    assert settings.blend_at(0.0) == settings.blend_at(0.49) == "product"
+    assert settings.blend_at(0.5) == settings.blend_at(1.0) == "contour"
+    tutorial = SilhouetteSettings(sigma=1e-4)
+    assert tutorial.sigma_at(1.0) == 1e-4 and tutorial.blend_at(0.0) == "product" and tutorial.is_tutorial
+    assert not settings.is_tutorial
+
+
 def test_resolve_backend():
     assert resolve_backend("auto", torch.device("cpu")) == "fast"
     assert resolve_backend("auto", torch.device("cuda")) == "pytorch3d"
@@ -136,3 +147,11 @@ def test_resolve_backend():
         resolve_backend("opengl", torch.device("cpu"))
     with pytest.raises(ValueError):
         SilhouetteRenderer("nvdiffrast", SETTINGS)
+    unbiased = SilhouetteSettings(blend="contour")
+    assert resolve_backend("auto", torch.device("cuda"), unbiased) == "fast"
+    assert resolve_backend("auto", torch.device("cuda"), SilhouetteSettings(sigma_final=1e-5)) == "fast"
+    assert resolve_backend("auto", torch.device("cuda"), SilhouetteSettings(warmup_blend="contour")) == "fast"
+    with pytest.raises(ValueError, match="tutorial's renderer"):
+        resolve_backend("pytorch3d", torch.device("cpu"), unbiased)
+    with pytest.raises(ValueError, match="unknown silhouette blend"):
+        resolve_backend("fast", torch.device("cpu"), SilhouetteSettings(blend="max"))

@@ -98,7 +98,7 @@ def fit_to_silhouettes(
     for it in bar:
         views = torch.randperm(len(rig), generator=generator)[:k].tolist()
         verts = src_verts + offsets
-        pred = renderer(verts, faces, rig.subset(views))
+        pred = renderer(verts, faces, rig.subset(views), progress=it / max(1, settings.iterations - 1))
         terms = {
             "silhouette": silhouette_loss(pred, masks[views], settings.silhouette_loss),
             "edge": edge_loss(verts, topology),
