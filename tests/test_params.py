@@ -111,3 +111,20 @@ def test_stage_exits_2_with_one_line(tmp_path, repo_root, raw, stage):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: params.yaml: fit") and ".momentum: expected float" in lines[0]
+
+
+def test_segment_params(raw):
+    raw["segment"]["arch"] = "resnet101"
+    assert error_of(raw).startswith("params.yaml: segment.arch: expected one of ['mobilenet_v3_large', 'resnet50']")
+
+
+def test_segmenter_background_lists(raw):
+    bad = yaml.safe_load(yaml.safe_dump(raw))
+    bad["train_segmenter"]["backgrounds"] = ["noise", "plaid"]
+    assert error_of(bad).startswith("params.yaml: train_segmenter.backgrounds[1]: expected one of")
+    bad["train_segmenter"]["backgrounds"] = "noise"
+    assert error_of(bad) == "params.yaml: train_segmenter.backgrounds: expected a list, got str 'noise'"
+    bad["train_segmenter"]["backgrounds"] = []
+    assert error_of(bad).startswith("params.yaml: train_segmenter.backgrounds: expected at least 1 item")
+    raw["train_segmenter"]["backgrounds"] = ["noise", "scene"]  # the evaluation family may not be trained on
+    assert error_of(raw).startswith("params.yaml: segment.eval_background: must be a family not in")
