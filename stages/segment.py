@@ -50,17 +50,16 @@ CHAIN_RESOLUTION = 64  # the generator's view size: evaluation is also reported 
 CONTEXT_FAMILIES = ("gradient",)  # synth's own kind of background, reported in --info beside the unseen family
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, required=True, help="object folders, one object folder, or pictures")
-    parser.add_argument("--eval", type=Path, required=True, help="object folders with ground-truth masks")
-    parser.add_argument("--model", type=Path, required=True, help="train_segmenter's model folder or checkpoint")
-    parser.add_argument("--out", type=Path, required=True, help="output folder of object folders with masks")
-    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
-    parser.add_argument("--objects", type=Path, required=True, help="per-object JSON to write")
-    parser.add_argument("--plots", type=Path, required=True, help="folder for overlay pictures")
-    parser.add_argument("--info", type=Path, required=True, help="JSON echo of the set-up and per-object evaluation")
-    return parser.parse_args(argv)
+PATHS = {
+    "input": "object folders, one object folder, or pictures (${segment.input})",
+    "eval": "object folders with ground-truth masks (synth's held-out cars)",
+    "model": "train_segmenter's model folder or checkpoint",
+    "out": "output folder of object folders with masks",
+    "metrics": "metrics JSON to write",
+    "objects": "per-object JSON to write",
+    "plots": "folder for overlay pictures",
+    "info": "JSON echo of the set-up and per-object evaluation",
+}
 
 
 def read_views(views: ViewSet) -> list[np.ndarray]:
@@ -118,8 +117,7 @@ def evaluate(segmenter: Segmenter, eval_dir: Path, family: str, seed: int, post:
     return summary, rows, sorted(tiles, key=lambda t: t[0])
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
+def main(args: argparse.Namespace) -> None:
     seg = load_params(["segment"])["segment"]
     torch.set_num_threads(seg["threads"])
     device = pick_device(seg["device"])
@@ -173,4 +171,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage("segment", main, PATHS)

@@ -47,14 +47,13 @@ from stages._runner import run_stage
 PHOTO_SIZE = 256  # user photos are kept as centre squares of this size to crop backgrounds from
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, required=True, help="synth's data/dataset folder")
-    parser.add_argument("--out", type=Path, required=True, help="model folder to write segmenter.pt into")
-    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
-    parser.add_argument("--plots", type=Path, required=True, help="folder for curves and pictures")
-    parser.add_argument("--info", type=Path, required=True, help="JSON echo of the set-up (init, families, counts)")
-    return parser.parse_args(argv)
+PATHS = {
+    "dataset": "synth's data/dataset folder",
+    "out": "model folder to write segmenter.pt into",
+    "metrics": "metrics JSON to write",
+    "plots": "folder for curves and pictures",
+    "info": "JSON echo of the set-up (init, families, counts)",
+}
 
 
 def load_photos(folders: list[str]) -> torch.Tensor | None:
@@ -72,8 +71,7 @@ def load_photos(folders: list[str]) -> torch.Tensor | None:
     return photo_crops_source(arrays, PHOTO_SIZE)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
+def main(args: argparse.Namespace) -> None:
     params = load_params(["synth", "segment", "train_segmenter"])
     seg, cfg, synth = params["segment"], params["train_segmenter"], params["synth"]
     torch.set_num_threads(cfg["threads"])
@@ -141,4 +139,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage("train_segmenter", main, PATHS)

@@ -14,6 +14,7 @@ import yaml
 from PIL import Image
 
 from inverse_graphics.render.cameras import load_rig
+from stages._runner import parse_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,7 +129,7 @@ def test_empty_mask_is_named_and_others_written(repo, monkeypatch, tmp_path):
     args = [str(tmp_path / "m.json") if prev == "--metrics" else a for prev, a in zip([""] + args, args)]
     args = [str(tmp_path / "plots") if prev == "--plots" else a for prev, a in zip([""] + args, args)]
     args = [str(tmp_path / "info.json") if prev == "--info" else a for prev, a in zip([""] + args, args)]
-    stage.main(args)
+    stage.main(parse_paths("segment", stage.PATHS, args))
     objects = json.loads((tmp_path / "objects.json").read_text())
     assert objects["car_000"]["empty_views"] == ["car_000/001.png"]
     assert json.loads((tmp_path / "m.json").read_text())["empty_views"] == 2  # one per object
