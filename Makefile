@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/fit_speed.py --quick
 	$(PY) benchmarks/fit3d_speed.py --quick
 	$(PY) benchmarks/synth_speed.py --quick
+	$(PY) benchmarks/segment_speed.py --quick
 	$(PY) benchmarks/fit_quality.py
 
 clean-venv:

@@ -46,11 +46,27 @@ class Field:
         return value
 
 
+@dataclass(frozen=True)
+class ListField:
+    """A list whose items each pass ``item`` (e.g. ``ListField(Field(str, choices=...))``)."""
+
+    item: Field
+    min_len: int = 0
+
+    def check(self, key: str, value: Any) -> list:
+        if not isinstance(value, list):
+            raise UserError(f"params.yaml: {key}: expected a list, got {type(value).__name__} {value!r}")
+        if len(value) < self.min_len:
+            raise UserError(f"params.yaml: {key}: expected at least {self.min_len} item(s), got {len(value)}")
+        return [self.item.check(f"{key}[{i}]", v) for i, v in enumerate(value)]
+
+
 INT, FLOAT, STR, BOOL = Field(int), Field(float), Field(str), Field(bool)
 POS_INT, POS_FLOAT, NONNEG_FLOAT = Field(int, min=1), Field(float, min=1e-12), Field(float, min=0.0)
 WEIGHT = NONNEG_FLOAT
 OPTIMIZER = Field(str, choices=("sgd", "adam"))
 BLENDS = ("contour", "product", "nearest")  # render.soft_raster.BLENDS (not imported: no torch here)
+BACKGROUNDS = ("noise", "gradient", "texture", "shapes", "cars", "scene")  # inverse_graphics.segment.backgrounds
 
 SCHEMA: dict[str, dict] = {
     "synth": {
@@ -142,6 +158,34 @@ SCHEMA: dict[str, dict] = {
             "pose_samples": POS_INT,
         },
     },
+    "segment": {
+        "input": STR,
+        "arch": Field(str, choices=("mobilenet_v3_large", "resnet50")),
+        "weights": STR,
+        "input_size": Field(int, min=16, max=1024),
+        "refine": BOOL,
+        "threshold": Field(float, min=0.0, max=1.0),
+        "largest_component": BOOL,
+        "fill_holes": BOOL,
+        "eval_background": Field(str, choices=BACKGROUNDS),
+        "eval_seed": Field(int, min=0),
+        "threads": POS_INT,
+        "device": Field(str, choices=("auto", "cpu", "cuda")),
+    },
+    "train_segmenter": {
+        "seed": Field(int, min=0),
+        "init": Field(str, choices=("auto", "coco", "scratch")),
+        "steps": POS_INT,
+        "batch_size": Field(int, min=2),
+        "lr": POS_FLOAT,
+        "weight_decay": NONNEG_FLOAT,
+        "aux_weight": NONNEG_FLOAT,
+        "backgrounds": ListField(Field(str, choices=BACKGROUNDS), min_len=1),
+        "photo_folders": ListField(STR),
+        "val_cars": POS_INT,
+        "val_every": POS_INT,
+        "threads": POS_INT,
+    },
     "fit3d": {
         "target": STR,
         "seed": Field(int, min=0),
@@ -204,6 +248,10 @@ def validate(raw: Any, sections: list[str] | None = None) -> dict:
             raise UserError("params.yaml: render.sigma_final: must be null with render.backend pytorch3d (constant sigma)")
     if "synth" in out and out["synth"]["source"] == "folder" and not out["synth"]["folder"]:
         raise UserError("params.yaml: synth.folder: required when synth.source is 'folder'")
+    if "segment" in out and "train_segmenter" in out:
+        if out["segment"]["eval_background"] in out["train_segmenter"]["backgrounds"]:
+            raise UserError("params.yaml: segment.eval_background: must be a family not in "
+                            "train_segmenter.backgrounds (the evaluation measures unseen backgrounds)")
     return out
 
 

@@ -4,6 +4,9 @@ Outputs (every folder written whole through a temp sibling, then renamed; paths 
 
     --dataset/cars-<res>.zip   stylegan2-ada dataset zip; labels [sin azim, cos azim, elev/90]
                                (source: folder -> the letterboxed photos, labels null)
+    --dataset/masks-<res>.zip  the training images' ground-truth masks (L, 0/255) under the same
+                               archive names, labels null (synthetic source only; a separate zip
+                               because a dataset reader takes every PNG of a zip as an image)
     --heldout/car_NNN/         object folders (docs/object_folder.md): mesh.obj (normalised GT),
                                input.png + input.json (its rig), cameras.json (tutorial views),
                                images/NNN.png, masks/NNN.png (L, 0/255); and params.json (the car)
@@ -59,12 +62,14 @@ def _random_rig(rng: np.random.Generator, num_views: int, resolution: int, camer
                       resolution, camera["fov"])
 
 
-def write_training_set(cfg: dict, out_zip: Path) -> dict:
-    """Render ``num_cars x images_per_car`` views into ``out_zip``; returns timings and counts."""
+def write_training_set(cfg: dict, out_zip: Path, masks_zip: Path) -> dict:
+    """Render ``num_cars x images_per_car`` views into ``out_zip`` and their masks into ``masks_zip``
+    (same archive names); returns timings and counts."""
     seconds = Counter()
     faces, styles = [], Counter()
     total = cfg["num_cars"] * cfg["images_per_car"]
-    with DatasetZipWriter(out_zip, labelled=True) as writer, tqdm(total=total, desc="synth", unit="img") as bar:
+    with DatasetZipWriter(out_zip, labelled=True) as writer, DatasetZipWriter(masks_zip, labelled=False) as mask_writer, \
+            tqdm(total=total, desc="synth", unit="img") as bar:
         for i in range(cfg["num_cars"]):
             rng = np.random.default_rng(cfg["seed"] + i)
             t0 = time.perf_counter()
@@ -72,10 +77,11 @@ def write_training_set(cfg: dict, out_zip: Path) -> dict:
             car = build_car(params)
             t1 = time.perf_counter()
             rig = _random_rig(rng, cfg["images_per_car"], cfg["resolution"], cfg["camera"])
-            images, _ = render_car(car, rig, sample_appearance(rng, len(rig)))
+            images, masks = render_car(car, rig, sample_appearance(rng, len(rig)))
             t2 = time.perf_counter()
-            for image, azim, elev in zip(images, rig.azim, rig.elev):
+            for image, mask, azim, elev in zip(images, masks, rig.azim, rig.elev):
                 writer.add(encode_png(to_uint8(image)), pose_label(azim, elev), object_id=i)
+                mask_writer.add(encode_png(mask.numpy().astype(np.uint8) * 255))  # same index, same name
             t3 = time.perf_counter()
             seconds.update(mesh=t1 - t0, render=t2 - t1, encode=t3 - t2)
             faces.append(len(car.faces))
@@ -113,7 +119,7 @@ def main(args: argparse.Namespace) -> None:
             count, skipped = import_image_folder(cfg["folder"], out_zip, res, progress=tqdm)
             stats.update(num_images=count, skipped_files=len(skipped))
         else:
-            stats.update(write_training_set(cfg, out_zip), num_cars=cfg["num_cars"],
+            stats.update(write_training_set(cfg, out_zip, tmp / f"masks-{res}.zip"), num_cars=cfg["num_cars"],
                          images_per_car=cfg["images_per_car"], num_images=cfg["num_cars"] * cfg["images_per_car"])
         samples, _ = read_dataset_zip(out_zip, limit=SAMPLE_SHEET)
     train_seconds = time.perf_counter() - start

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from inverse_graphics.data.car_generator import build_car_mesh, sample_car_params
-from inverse_graphics.data.dataset_zip import DatasetZipWriter, encode_png, image_name, pose_label, read_dataset_zip
+from inverse_graphics.data.dataset_zip import (DatasetZipWriter, encode_png, image_name, pose_label, read_dataset_zip,
+                                               read_images_and_masks)
 from inverse_graphics.data.image_folder import import_image_folder, letterbox
 from inverse_graphics.errors import UserError
 from inverse_graphics.viz import contact_sheet, save_png, turntable
@@ -50,6 +51,22 @@ def test_failed_write_leaves_no_zip(tmp_path):
             writer.add(encode_png(np.zeros((4, 4, 3), np.uint8)))
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_images_and_masks_pair_by_name(tmp_path):
+    _write(tmp_path / "d.zip", n=3)
+    with DatasetZipWriter(tmp_path / "m.zip", labelled=False) as writer:
+        for i in range(3):
+            mask = np.zeros((16, 16), np.uint8)
+            mask[i:8, 2:9] = 255
+            writer.add(encode_png(mask))
+    images, masks = read_images_and_masks(tmp_path / "d.zip", tmp_path / "m.zip")
+    assert images.shape == (3, 16, 16, 3) and images.dtype == np.uint8
+    assert masks.dtype == bool and masks.sum(axis=(1, 2)).tolist() == [56, 49, 42]
+    with DatasetZipWriter(tmp_path / "short.zip", labelled=False) as writer:
+        writer.add(encode_png(np.zeros((16, 16), np.uint8)))
+    with pytest.raises(UserError, match="short.zip: its image names differ"):
+        read_images_and_masks(tmp_path / "d.zip", tmp_path / "short.zip")
 
 
 def _fixture_folder(root):

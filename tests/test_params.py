@@ -150,3 +150,20 @@ def test_pytorch3d_backend_is_only_the_tutorial(raw, key, value, message):
     assert validate(raw, ["render"])["render"]["backend"] == "pytorch3d"
     raw["render"][key] = value
     assert error_of(raw, ["render"]).startswith(f"params.yaml: {message}")
+
+
+def test_segment_params(raw):
+    raw["segment"]["arch"] = "resnet101"
+    assert error_of(raw).startswith("params.yaml: segment.arch: expected one of ['mobilenet_v3_large', 'resnet50']")
+
+
+def test_segmenter_background_lists(raw):
+    bad = yaml.safe_load(yaml.safe_dump(raw))
+    bad["train_segmenter"]["backgrounds"] = ["noise", "plaid"]
+    assert error_of(bad).startswith("params.yaml: train_segmenter.backgrounds[1]: expected one of")
+    bad["train_segmenter"]["backgrounds"] = "noise"
+    assert error_of(bad) == "params.yaml: train_segmenter.backgrounds: expected a list, got str 'noise'"
+    bad["train_segmenter"]["backgrounds"] = []
+    assert error_of(bad).startswith("params.yaml: train_segmenter.backgrounds: expected at least 1 item")
+    raw["train_segmenter"]["backgrounds"] = ["noise", "scene"]  # the evaluation family may not be trained on
+    assert error_of(raw).startswith("params.yaml: segment.eval_background: must be a family not in")

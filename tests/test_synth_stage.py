@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from inverse_graphics.data.dataset_zip import read_dataset_zip
+from inverse_graphics.data.dataset_zip import read_dataset_zip, read_images_and_masks
 from inverse_graphics.render.cameras import load_rig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +58,11 @@ def test_dvc_repro_then_status_clean_and_deterministic(tmp_path):
     zip_path = repo / "data/dataset/cars-32.zip"
     images, labels = read_dataset_zip(zip_path)
     assert len(images) == len(labels) == 6 and all(im.size == (32, 32) for _, im in images)
+    masks, mask_labels = read_dataset_zip(repo / "data/dataset/masks-32.zip")
+    assert [n for n, _ in masks] == [n for n, _ in images] and mask_labels is None
+    assert all(m.mode == "L" and set(np.unique(np.asarray(m))) == {0, 255} for _, m in masks)
+    image_arrays, mask_arrays = read_images_and_masks(zip_path, repo / "data/dataset/masks-32.zip")
+    assert image_arrays.shape == (6, 32, 32, 3) and mask_arrays.shape == (6, 32, 32) and mask_arrays.dtype == bool
     assert (repo / "metrics/synth.json").is_file()
     assert (repo / "metrics/synth/train_samples.png").is_file() and (repo / "metrics/synth/heldout_views.png").is_file()
     car = repo / "data/heldout/car_000"
@@ -70,6 +75,7 @@ def test_dvc_repro_then_status_clean_and_deterministic(tmp_path):
     again = _tiny_repo(tmp_path / "again")
     _run(SYNTH_CMD, again)
     assert zip_path.read_bytes() == (again / "data/dataset/cars-32.zip").read_bytes()
+    assert (repo / "data/dataset/masks-32.zip").read_bytes() == (again / "data/dataset/masks-32.zip").read_bytes()
     for path in sorted(p for p in car.rglob("*") if p.is_file()):
         assert path.read_bytes() == (again / path.relative_to(repo)).read_bytes(), path
 

@@ -46,7 +46,7 @@ def pose_label(azim: float, elev: float) -> list[float]:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """``(H, W, 3) uint8`` -> PNG bytes with no metadata chunks."""
+    """``(H, W, 3) uint8`` (RGB) or ``(H, W) uint8`` (L, e.g. a 0/255 mask) -> PNG bytes with no metadata chunks."""
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
@@ -123,3 +123,23 @@ def read_dataset_zip(
         return images, None
     by_name = dict((name, value) for name, value in labels)
     return images, [by_name[name] for name, _ in images]
+
+
+def read_images_and_masks(images_zip: str | os.PathLike, masks_zip: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """A training zip and its mask zip (``synth``'s ``cars-<res>.zip`` / ``masks-<res>.zip``) as arrays.
+
+    Returns ``images (N, H, W, 3) uint8`` and ``masks (N, H, W) bool`` (mask pixel >= 128), paired by
+    archive name. Raises ``UserError`` naming the mask zip when its names or sizes differ from the images'.
+    """
+    images, _ = read_dataset_zip(images_zip)
+    masks, _ = read_dataset_zip(masks_zip)
+    if [name for name, _ in images] != [name for name, _ in masks]:
+        raise UserError(f"{masks_zip}: its image names differ from those of {images_zip} "
+                        f"({len(masks)} masks for {len(images)} images)")
+    if not images:
+        raise UserError(f"{images_zip}: holds no images")
+    image_arrays = np.stack([np.asarray(im.convert("RGB")) for _, im in images])
+    mask_arrays = np.stack([np.asarray(m.convert("L")) for _, m in masks])
+    if mask_arrays.shape != image_arrays.shape[:3]:
+        raise UserError(f"{masks_zip}: masks of size {mask_arrays.shape[1:]} for images of {image_arrays.shape[1:3]}")
+    return image_arrays, mask_arrays >= 128

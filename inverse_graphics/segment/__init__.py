@@ -1,0 +1,1 @@
+"""Car silhouettes: DeepLabV3 segmenter, its weights, synthetic training composites, mask clean-up."""

@@ -1,0 +1,174 @@
+"""Stage ``segment``: car masks for every view of every object folder (params ``segment``).
+
+    python -m stages.segment --input data/heldout --eval data/heldout --model models/segmenter \\
+        --out data/silhouettes --metrics metrics/segment.json --objects metrics/segment_objects.json \\
+        --plots metrics/segment --info metrics/segment_info.json
+
+``--input``: a folder of object folders (``cameras.json`` + images), one object folder, or a plain
+folder of pictures. Each view's mask has the view's own resolution; post-processing (threshold,
+largest connected component, hole filling) follows ``segment``. ``<out>/<obj>/`` gets ``images/``
+(copies of the inputs), ``masks/NNN.png`` (L, 0/255) and ``cameras.json`` listing both, the object
+folder ``fit_mesh`` reads. A view whose mask comes out empty is left out of ``cameras.json``, named in
+``--objects`` and counted in ``--metrics``; the other views are still written.
+
+``--eval``: object folders with ground-truth ``masks/`` (``synth``'s held-out cars): their views pasted
+over ``segment.eval_background`` backgrounds (a family the segmenter was not trained on) give
+``mask_iou_mean`` / ``mask_iou_min`` at the views' resolution and at 64 px (``*_64px``: the pictures
+area-downsampled, the resolution of the generator's views). ``images_per_second``: input views
+segmented per second (network + post-processing, files excluded).
+
+Pictures in ``--plots``: ``<obj>_overlay.png`` (mask outline over every input view) and
+``eval_overlay.png`` (the evaluation composites, worst views first). ``--info``: the set-up and the
+evaluation per object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inverse_graphics.data.view_images import ViewSet, find_view_sets, read_image
+from inverse_graphics.device import pick_device
+from inverse_graphics.errors import UserError
+from inverse_graphics.io_utils import atomic_dir, write_json
+from inverse_graphics.params import load_params
+from inverse_graphics.render.cameras import save_rig
+from inverse_graphics.segment.evaluate import composites, ious, segment_pictures, to_chw, to_hwc
+from inverse_graphics.segment.overlay import overlay_sheet
+from inverse_graphics.segment.postprocess import Postprocess
+from inverse_graphics.segment.weights import load_checkpoint, Segmenter, checkpoint_file
+from inverse_graphics.viz import save_png
+from stages._runner import run_stage
+
+CHAIN_RESOLUTION = 64  # the generator's view size: evaluation is also reported there
+CONTEXT_FAMILIES = ("gradient",)  # synth's own kind of background, reported in --info beside the unseen family
+
+
+PATHS = {
+    "input": "object folders, one object folder, or pictures (${segment.input})",
+    "eval": "object folders with ground-truth masks (synth's held-out cars)",
+    "model": "train_segmenter's model folder or checkpoint",
+    "out": "output folder of object folders with masks",
+    "metrics": "metrics JSON to write",
+    "objects": "per-object JSON to write",
+    "plots": "folder for overlay pictures",
+    "info": "JSON echo of the set-up and per-object evaluation",
+}
+
+
+def read_views(views: ViewSet) -> list[np.ndarray]:
+    return [read_image(p) for p in views.paths]
+
+
+def segment_views(segmenter: Segmenter, images: list[np.ndarray], post: Postprocess) -> list[np.ndarray]:
+    """Masks ``(H, W) bool`` for pictures ``(H, W, 3) uint8``; pictures of one size go through as one batch."""
+    out: list[np.ndarray | None] = [None] * len(images)
+    for shape in sorted({im.shape for im in images}):
+        idx = [i for i, im in enumerate(images) if im.shape == shape]
+        for i, mask in zip(idx, segment_pictures(segmenter, to_chw(np.stack([images[i] for i in idx])), post)):
+            out[i] = mask
+    return out
+
+
+def write_object(folder: Path, views: ViewSet, masks: list[np.ndarray], keep: list[int]) -> None:
+    """``images/`` copies, ``masks/`` and (for object folders) ``cameras.json`` of the kept views."""
+    files = []
+    for i in keep:
+        src = views.paths[i]
+        image_name = f"images/{src.name}"
+        mask_name = f"masks/{src.stem}.png"
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, folder / image_name)
+        save_png(masks[i], folder / mask_name)
+        files.append({"image": image_name, "mask": mask_name})
+    if views.rig is not None:
+        rig = views.rig.subset(keep)
+        save_rig(folder / "cameras.json", dataclasses.replace(rig, files=tuple(files)))
+
+
+def evaluate(segmenter: Segmenter, eval_dir: Path, family: str, seed: int, post: Postprocess) -> tuple[dict, dict, list]:
+    """IoU over the ground-truth views of ``eval_dir`` pasted over ``family`` backgrounds."""
+    sets = [v for v in find_view_sets(eval_dir)]
+    rows, all_native, all_chain, tiles = {}, [], [], []
+    for k, views in enumerate(sets):
+        if views.mask_paths is None:
+            raise UserError(f"{views.folder}: evaluation object has no ground-truth masks (cameras.json 'mask' files)")
+        images = to_chw(np.stack(read_views(views)))
+        gt = torch.from_numpy(np.stack([read_image(p)[..., 0] >= 128 for p in views.mask_paths]))
+        pictures, targets = composites(images, gt, family, seed + k)
+        pred = segment_pictures(segmenter, pictures, post)
+        native = ious(pred, targets)
+        small_pictures, small_targets = composites(images, gt, family, seed + k, size=CHAIN_RESOLUTION)
+        chain = ious(segment_pictures(segmenter, small_pictures, post), small_targets)
+        rows[views.name] = {"mask_iou_mean": float(np.mean(native)), "mask_iou_min": float(np.min(native)),
+                            "mask_iou_mean_64px": float(np.mean(chain)), "mask_iou_min_64px": float(np.min(chain))}
+        all_native += native
+        all_chain += chain
+        tiles += [(iou, f"{views.name}/{views.paths[i].name} {iou:.3f}", to_hwc(pictures[i:i + 1])[0], pred[i])
+                  for i, iou in enumerate(native)]
+    summary = {"mask_iou_mean": float(np.mean(all_native)), "mask_iou_min": float(np.min(all_native)),
+               "mask_iou_mean_64px": float(np.mean(all_chain)), "mask_iou_min_64px": float(np.min(all_chain))}
+    return summary, rows, sorted(tiles, key=lambda t: t[0])
+
+
+def main(args: argparse.Namespace) -> None:
+    seg = load_params(["segment"])["segment"]
+    torch.set_num_threads(seg["threads"])
+    device = pick_device(seg["device"])
+    post = Postprocess(seg["threshold"], seg["largest_component"], seg["fill_holes"])
+    view_sets = find_view_sets(args.input)  # every input problem is reported before any work
+    net, info = load_checkpoint(args.model)
+    segmenter = Segmenter(net, device, source=str(checkpoint_file(args.model)))
+    trained_on = info.get("families", [])
+    if seg["eval_background"] in trained_on:
+        raise UserError(f"params.yaml: segment.eval_background: {seg['eval_background']!r} was a training background "
+                        f"of {checkpoint_file(args.model)} (trained on {trained_on}); pick a family it never saw")
+
+    summary, eval_rows, tiles = evaluate(segmenter, args.eval, seg["eval_background"], seg["eval_seed"], post)
+    # for context only: the same views over a training family at seeds training never drew
+    context = {f"{family} (a training family, unseen seeds)": evaluate(segmenter, args.eval, family,
+                                                                       seg["eval_seed"] + 1000, post)[0]
+               for family in CONTEXT_FAMILIES if family != seg["eval_background"]}
+
+    per_object, empty, seconds, count = {}, [], 0.0, 0
+    with atomic_dir(args.out) as out_dir, atomic_dir(args.plots) as plot_dir:
+        for views in view_sets:
+            images = read_views(views)
+            start = time.perf_counter()
+            masks = segment_views(segmenter, images, post)
+            seconds += time.perf_counter() - start
+            count += len(images)
+            keep = [i for i, m in enumerate(masks) if m.any()]
+            names = [f"{views.name}/{views.paths[i].name}" for i, m in enumerate(masks) if not m.any()]
+            empty += names
+            write_object(out_dir / views.name, views, masks, keep)
+            row = {"views": len(images), "empty_views": names,
+                   "mask_area_fraction_mean": float(np.mean([m.mean() for m in masks]))}
+            if views.mask_paths is not None:  # the input carries ground truth (e.g. synth's held-out cars)
+                gt = [read_image(p)[..., 0] >= 128 for p in views.mask_paths]
+                row["input_mask_iou_mean"] = float(np.mean([ious(m[None], g[None])[0] for m, g in zip(masks, gt)]))
+            per_object[views.name] = row
+            save_png(overlay_sheet(images, masks, labels=[p.name for p in views.paths]), plot_dir / f"{views.name}_overlay.png")
+        save_png(overlay_sheet([t[2] for t in tiles], [t[3] for t in tiles], labels=[t[1] for t in tiles]),
+                 plot_dir / "eval_overlay.png")
+    write_json(args.info, {"segmenter": segmenter.source, "trained_on": trained_on,
+                           "init": info.get("init"), "config": net.config.to_dict(),
+                           "eval_background": seg["eval_background"], "eval_seed": seg["eval_seed"],
+                           "eval_objects": eval_rows, "context": context, "threads": seg["threads"], "device": str(device)})
+    summary = {k: round(v, 4) for k, v in summary.items()}
+    summary |= {"images_per_second": round(count / max(seconds, 1e-9), 1), "empty_views": len(empty)}
+    write_json(args.metrics, summary)
+    write_json(args.objects, per_object)
+    print(f"segment: {count} views of {len(view_sets)} objects, {summary['images_per_second']} images/s; "
+          f"evaluation on '{seg['eval_background']}' backgrounds: IoU mean {summary['mask_iou_mean']:.4f} "
+          f"min {summary['mask_iou_min']:.4f}" + (f"; empty masks: {', '.join(empty)}" if empty else ""))
+
+
+if __name__ == "__main__":
+    run_stage("segment", main, PATHS)
