@@ -90,6 +90,26 @@ def tutorial_rig(num_views: int = 20, dist: float = 2.7, image_size: int = 128, 
     return CameraRig(tuple([float(dist)] * num_views), tuple(elev), tuple(azim), fov, image_size)
 
 
+def ring_rig(
+    num_views: int = 20,
+    elevations: tuple[float, ...] = (10.0, 25.0),
+    dist: float = 2.7,
+    image_size: int = 64,
+    fov: float = 60.0,
+) -> CameraRig:
+    """Rings of evenly spaced azimuths, one ring per elevation (views split as evenly as possible; each ring is
+    turned by half a step against the previous one, so the rings do not repeat the same azimuths)."""
+    if num_views < len(elevations):
+        raise ValueError(f"{num_views} views cannot cover {len(elevations)} rings")
+    counts = [num_views // len(elevations) + (i < num_views % len(elevations)) for i in range(len(elevations))]
+    elev, azim = [], []
+    for ring, (e, n) in enumerate(zip(elevations, counts)):
+        step = 360.0 / n
+        elev += [float(e)] * n
+        azim += [((k + 0.5 * (ring % 2)) * step) % 360.0 - 180.0 for k in range(n)]
+    return CameraRig((float(dist),) * num_views, tuple(elev), tuple(azim), fov, image_size)
+
+
 def random_rig(
     num_views: int,
     generator: torch.Generator,
