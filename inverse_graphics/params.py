@@ -96,10 +96,9 @@ SCHEMA: dict[str, dict] = {
         "device": Field(str, choices=("auto", "cpu", "cuda")),
     },
     "fit": {
-        "input": STR,
         "seed": Field(int, min=0),
         "ico_level": Field(int, min=0, max=6),
-        "image_size": Field(int, min=16),
+        "image_size": Field(int, min=16, nullable=True),
         "iterations": Field(int, min=0),
         "views_per_iter": POS_INT,
         "optimizer": OPTIMIZER,

@@ -13,16 +13,17 @@ from PIL import Image
 from .io_utils import write_json, write_text
 
 
-def summarize(per_object: dict[str, dict]) -> dict:
-    """One row over all objects: ``*_min`` metrics take the minimum, ``seconds`` the sum, a value
-    shared by every object (e.g. ``iterations``) is kept as is, any other metric is averaged."""
-    names = sorted({k for row in per_object.values() for k in row})
-    summary: dict = {"objects": len(per_object)}
+def summarize(per_object: dict[str, dict], echoes: tuple[str, ...] = ()) -> dict:
+    """One row over all objects: ``*_min`` metrics take the minimum, ``*seconds`` the sum, a value
+    shared by every object is kept as is, any other metric is averaged. ``echoes`` (configuration
+    echoes such as ``iterations``) stay out: they belong to the per-object file, not to the metrics."""
+    names = sorted({k for row in per_object.values() for k in row} - set(echoes))
+    summary: dict = {}
     for name in names:
         values = [row[name] for row in per_object.values() if name in row]
         if name.endswith("_min"):
             summary[name] = float(min(values))
-        elif name == "seconds":
+        elif name.endswith("seconds"):
             summary[name] = round(float(sum(values)), 2)
         elif all(v == values[0] for v in values):
             summary[name] = values[0]
@@ -73,7 +74,9 @@ def report_object(name: str, row: dict) -> None:
     print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
 
 
-def write_metrics(summary_path: str | os.PathLike, per_object_path: str | os.PathLike, per_object: dict) -> None:
-    """The DVC metrics file (``summarize`` over objects) and the per-object rows beside it."""
-    write_json(summary_path, summarize(per_object))
+def write_metrics(summary_path: str | os.PathLike, per_object_path: str | os.PathLike, per_object: dict,
+                  echoes: tuple[str, ...] = ()) -> None:
+    """The DVC metrics file (``summarize`` over objects, without the count or the ``echoes``) and the
+    per-object rows beside it (plain JSON, everything)."""
+    write_json(summary_path, summarize(per_object, echoes))
     write_json(per_object_path, per_object)

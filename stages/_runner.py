@@ -1,8 +1,8 @@
 """Shared entry point for stage scripts: paths from the command line, one-line errors, exit code 2.
 
 Every input and output path of a stage is a required ``--flag`` that ``dvc.yaml``'s ``cmd`` passes
-(``python -m stages.fit_mesh --input ${fit.input} --out models/meshes ...``), so the paths live
-in one place, beside the stage's ``deps`` and ``outs``, and cannot drift from them.
+(``python -m stages.fit_mesh --input data/heldout --views rig --out models/meshes/oracle_rig ...``),
+so the paths live in one place, beside the stage's ``deps`` and ``outs``, and cannot drift from them.
 """
 
 from __future__ import annotations

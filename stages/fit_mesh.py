@@ -1,23 +1,31 @@
-"""Stage ``fit_mesh``: mold an ico-sphere into every object folder of ``--input`` from its silhouettes.
+"""Stage ``fit_mesh``: mold an ico-sphere into every object of ``--input`` from its silhouettes.
 
-Reads object folders (``docs/object_folder.md``: ``cameras.json`` + ``masks/``, optional ``mesh.obj``).
-Writes ``--out/<obj>.obj``; ``--metrics`` (silhouette IoU of the fitted mesh's hard z-buffer
-masks against the targets, GT mesh metrics where ``mesh.obj``
-exists, seconds; over all objects) and ``--objects`` (per object); ``--plots/<obj>.csv`` loss
-curves and ``<obj>_silhouettes.png`` / ``<obj>_turntable.png`` (ground truth above the fit,
-where known). Every path comes from ``dvc.yaml``'s ``cmd``.
+Object ``<obj>`` is a sub-folder of ``--input``; its views (``docs/object_folder.md``: ``cameras.json``
++ ``masks/``) are in ``<obj>/<views>`` (``--views .``: the object folder itself; ``--views rig``: its
+``rig/`` sub-folder, as ``synth`` writes the multiview rig) and its ground truth, if any, is
+``<obj>/mesh.obj``. ``dvc.yaml`` runs this stage once per variant (``foreach``), each on its own views.
+Writes ``--out/<obj>.obj`` and ``--out/source.json`` (the ``--input`` and ``--views`` the meshes were
+fitted to, for ``evaluate``'s pictures); ``--metrics`` (silhouette IoU of the fitted mesh's hard z-buffer masks against the targets, GT mesh metrics where
+``mesh.obj`` exists, seconds; over all objects; ``cpu_seconds``: the process's CPU time, all
+threads, which the load of a shared machine inflates less than wall time) and ``--objects`` (per object, with
+the iteration count); ``--plots/<obj>.csv`` loss curves and ``<obj>_silhouettes.png`` / ``<obj>_turntable.png``
+(ground truth above the fit, where known). Masks are fitted at ``fit.image_size`` (null: each
+object's own resolution). Every path comes from ``dvc.yaml``'s ``cmd``.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
-from inverse_graphics.data.object_views import find_objects, load_object_masks, load_object_mesh
+import torch
+
+from inverse_graphics.data.object_views import CAMERAS, find_objects, load_object_masks, load_object_mesh
 from inverse_graphics.device import pick_device, seed_everything
 from inverse_graphics.errors import NonFiniteLossError
 from inverse_graphics.fit.loop import settings_from_section
 from inverse_graphics.fit.silhouette_fit import SilhouetteFitSettings, fit_to_silhouettes
-from inverse_graphics.io_utils import atomic_dir
+from inverse_graphics.io_utils import atomic_dir, write_json
 from inverse_graphics.mesh.io import save_mesh
 from inverse_graphics.mesh.metrics import mesh_metrics, silhouette_iou
 from inverse_graphics.params import load_params
@@ -28,12 +36,14 @@ from inverse_graphics.viz import save_png, stack_vertically, turntable
 from stages._runner import run_stage
 
 PATHS = {
-    "input": "folder of object folders (cameras.json + masks/), e.g. ${fit.input}",
+    "input": "folder of objects, e.g. data/heldout",
+    "views": "sub-folder of each object that holds its cameras.json + masks/ ('.': the object folder itself)",
     "out": "folder for the fitted meshes <obj>.obj",
     "metrics": "metrics JSON over all objects",
     "objects": "per-object metrics JSON",
     "plots": "folder for loss curves (CSV) and pictures (PNG)",
 }
+SOURCE = "source.json"  # in --out: what the meshes were fitted to
 
 
 def main(args: argparse.Namespace) -> None:
@@ -41,18 +51,21 @@ def main(args: argparse.Namespace) -> None:
     fit, render = params["fit"], params["render"]
     seed_everything(fit["seed"])
     device = pick_device(render["device"])
-    silhouettes = SilhouetteSettings(
-        fit["image_size"], render["sigma"], render["faces_per_pixel"], render["blend"], render["sigma_final"],
-        render["warmup_blend"],
-    )  # fmt: skip
-    renderer = SilhouetteRenderer(render["backend"], silhouettes, device)
+    renderers: dict[int, SilhouetteRenderer] = {}  # one per image size (fit.image_size null: the objects' own)
     settings = settings_from_section(SilhouetteFitSettings, fit)
-    objects = find_objects(args.input)
+    objects = find_objects(args.input, marker=(args.views / CAMERAS).as_posix())
     per_object, failure = {}, None
     with atomic_dir(args.out) as mesh_dir, atomic_dir(args.plots) as plot_dir:
+        write_json(mesh_dir / SOURCE, {"input": args.input.as_posix(), "views": args.views.as_posix()})
         for obj in objects:
-            masks, rig = load_object_masks(obj, fit["image_size"])
+            masks, rig = load_object_masks(obj / args.views, fit["image_size"])
             masks = masks.to(device)
+            if rig.image_size not in renderers:
+                renderers[rig.image_size] = SilhouetteRenderer(render["backend"], SilhouetteSettings(
+                    rig.image_size, render["sigma"], render["faces_per_pixel"], render["blend"],
+                    render["sigma_final"], render["warmup_blend"]), device)
+            renderer = renderers[rig.image_size]
+            cpu_start = time.process_time()
             try:
                 result = fit_to_silhouettes(masks, rig, renderer, settings, desc=obj.name)
             except NonFiniteLossError as err:  # keep the last good mesh, then stop with the error
@@ -67,6 +80,7 @@ def main(args: argparse.Namespace) -> None:
                 "silhouette_iou_mean": float(ious.mean()),
                 "silhouette_iou_min": float(ious.min()),
                 "seconds": round(result.seconds, 2),
+                "cpu_seconds": round(time.process_time() - cpu_start, 2),  # all threads; the cores are shared
                 "iterations": settings.iterations,
             }
             pictures = [turntable(result.verts, result.faces)]
@@ -81,7 +95,7 @@ def main(args: argparse.Namespace) -> None:
             report_object(obj.name, row)
     if failure is not None:
         raise failure
-    write_metrics(args.metrics, args.objects, per_object)
+    write_metrics(args.metrics, args.objects, per_object, echoes=("iterations",))
 
 
 if __name__ == "__main__":

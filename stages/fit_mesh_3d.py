@@ -68,7 +68,7 @@ def main(args: argparse.Namespace) -> None:
             report_object(name, row)
     if failure is not None:
         raise failure
-    write_metrics(args.metrics, args.objects, per_object)
+    write_metrics(args.metrics, args.objects, per_object, echoes=("iterations",))
 
 
 if __name__ == "__main__":

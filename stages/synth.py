@@ -10,7 +10,11 @@ Outputs (every folder written whole through a temp sibling, then renamed; paths 
     --heldout/car_NNN/         object folders (docs/object_folder.md): mesh.obj (normalised GT),
                                input.png + input.json (its rig), cameras.json (tutorial views),
                                images/NNN.png, masks/NNN.png (L, 0/255); and params.json (the car)
-    --metrics                  counts, time split, images per second, faces per car, styles
+    --heldout/car_NNN/rig/     the same car at the multiview rig (``ring_rig``: 20 views, elevations 10 and 25,
+                               at ``synth.resolution``): cameras.json, images/, masks/ (the ground truth of
+                               ``multiview``'s views and the input of the ``oracle_rig`` fit)
+    --metrics                  what a person compares: seconds, time split, images per second
+    --info                     the configuration and counts beside them: cars, images, resolution, styles, faces
     --plots/*.png              train_samples.png, heldout_views.png
 
 Training car ``i`` draws everything from ``numpy.random.default_rng(seed + i)``; held-out car ``j``
@@ -20,6 +24,7 @@ from ``default_rng([seed + j, 1])``, a separate stream, so no held-out car is a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import time
 from collections import Counter
@@ -35,14 +40,15 @@ from inverse_graphics.data.image_folder import import_image_folder
 from inverse_graphics.data.object_views import write_object_folder
 from inverse_graphics.io_utils import atomic_dir, write_json
 from inverse_graphics.params import load_params
-from inverse_graphics.render.cameras import CameraRig, random_rig, tutorial_rig
+from inverse_graphics.render.cameras import CameraRig, random_rig, ring_rig, tutorial_rig
 from inverse_graphics.viz import contact_sheet, save_png, to_uint8
 from stages._runner import run_stage
 
 PATHS = {
     "dataset": "folder for the GAN training zip",
     "heldout": "folder for the held-out object folders",
-    "metrics": "the stage's JSON figures",
+    "metrics": "the stage's JSON figures (seconds, throughput)",
+    "info": "plain JSON beside them: configuration echo and counts",
     "plots": "folder for the contact sheets (PNG)",
 }
 
@@ -51,6 +57,8 @@ SAMPLE_SHEET = 64  # training images on the contact sheet
 # The renders are many small tensor ops: a second thread gains ~1.5x on an idle 2-core machine but
 # stalls OpenMP barriers (measured up to 50x slower) whenever another process holds a core.
 THREADS = 1
+# The multiview rig (issue 12 reads it from params multiview.rig; until that lands, its default here).
+RIG_VIEWS, RIG_ELEVATIONS, RIG_FOLDER = 20, (10.0, 25.0), "rig"
 
 
 def _torch_generator(rng: np.random.Generator) -> torch.Generator:
@@ -62,13 +70,14 @@ def _random_rig(rng: np.random.Generator, num_views: int, resolution: int, camer
                       resolution, camera["fov"])
 
 
-def write_training_set(cfg: dict, out_zip: Path, masks_zip: Path) -> dict:
-    """Render ``num_cars x images_per_car`` views into ``out_zip`` and their masks into ``masks_zip``
+def write_training_set(cfg: dict, out_zip: Path, masks_zip: Path | None = None) -> dict:
+    """Render ``num_cars x images_per_car`` views into ``out_zip`` and, when given, their masks into ``masks_zip``
     (same archive names); returns timings and counts."""
     seconds = Counter()
     faces, styles = [], Counter()
     total = cfg["num_cars"] * cfg["images_per_car"]
-    with DatasetZipWriter(out_zip, labelled=True) as writer, DatasetZipWriter(masks_zip, labelled=False) as mask_writer, \
+    masks_cm = DatasetZipWriter(masks_zip, labelled=False) if masks_zip is not None else contextlib.nullcontext()
+    with DatasetZipWriter(out_zip, labelled=True) as writer, masks_cm as mask_writer, \
             tqdm(total=total, desc="synth", unit="img") as bar:
         for i in range(cfg["num_cars"]):
             rng = np.random.default_rng(cfg["seed"] + i)
@@ -81,7 +90,8 @@ def write_training_set(cfg: dict, out_zip: Path, masks_zip: Path) -> dict:
             t2 = time.perf_counter()
             for image, mask, azim, elev in zip(images, masks, rig.azim, rig.elev):
                 writer.add(encode_png(to_uint8(image)), pose_label(azim, elev), object_id=i)
-                mask_writer.add(encode_png(mask.numpy().astype(np.uint8) * 255))  # same index, same name
+                if mask_writer is not None:  # same index, same name
+                    mask_writer.add(encode_png(mask.numpy().astype(np.uint8) * 255))
             t3 = time.perf_counter()
             seconds.update(mesh=t1 - t0, render=t2 - t1, encode=t3 - t2)
             faces.append(len(car.faces))
@@ -103,6 +113,9 @@ def write_heldout_car(cfg: dict, index: int, folder: Path) -> tuple[torch.Tensor
     images, masks = render_car(car, views, look)
     write_object_folder(folder, views, images=images, masks=masks, mesh=car.normalized(),
                         input_image=input_image[0], input_rig=input_rig)
+    rig = ring_rig(RIG_VIEWS, RIG_ELEVATIONS, cam["dist"], cfg["resolution"], cam["fov"])
+    rig_images, rig_masks = render_car(car, rig, look)
+    write_object_folder(folder / RIG_FOLDER, rig, images=rig_images, masks=rig_masks)
     write_json(folder / "params.json", dataclasses.asdict(params))
     return images, masks
 
@@ -136,17 +149,17 @@ def main(args: argparse.Namespace) -> None:
     if sheet_rows:
         save_png(contact_sheet([im for row in sheet_rows for im in row], ncols=len(sheet_rows[0])),
                  pictures / "heldout_views.png")
-    stats.update(
-        heldout=cfg["heldout"],
-        heldout_views=cfg["heldout_views"],
-        heldout_resolution=cfg["heldout_resolution"],
-        train_seconds=round(train_seconds, 3),
-        train_images_per_second=round(stats["num_images"] / max(train_seconds, 1e-9), 1),
-        total_seconds=round(seconds, 3),
-    )
+    stats.update(heldout=cfg["heldout"], heldout_views=cfg["heldout_views"],
+                 heldout_resolution=cfg["heldout_resolution"])
+    figures = {
+        "train_seconds": round(train_seconds, 3),
+        "train_images_per_second": round(stats["num_images"] / max(train_seconds, 1e-9), 1),
+        "total_seconds": round(seconds, 3),
+    }
     if "time_split_s" in stats:
-        stats["time_split_s"] = {k: round(v, 3) for k, v in stats["time_split_s"].items()}
-    write_json(args.metrics, stats)
+        figures["time_split_s"] = {k: round(v, 3) for k, v in stats.pop("time_split_s").items()}
+    write_json(args.metrics, figures)
+    write_json(args.info, stats)
     print(f"synth: {stats['num_images']} training images ({res} px), {cfg['heldout']} held-out cars, {seconds:.1f} s")
 
 

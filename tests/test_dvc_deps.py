@@ -172,23 +172,26 @@ def test_every_stage_runs_a_project_script():
 
 
 def test_removing_a_dep_is_caught():
-    """Drop the dep that covers fit/optim.py from fit_mesh: the checker names that file."""
-    cmd, deps = STAGES["fit_mesh"]
+    """Drop the dep that covers fit/optim.py from fit_mesh@oracle_tutorial: the checker names that file."""
+    cmd, deps = STAGES["fit_mesh@oracle_tutorial"]
     target = "inverse_graphics/fit/optim.py"
     assert any(_covers(dep, target) for dep in deps)
     fewer = [dep for dep in deps if not _covers(dep, target)]
     missing = uncovered(cmd, fewer)
     assert target in missing
-    assert target in missing_deps_message("fit_mesh", missing)
+    assert target in missing_deps_message("fit_mesh@oracle_tutorial", missing)
 
 
 def test_interpolated_deps_are_resolved():
-    """``${fit.input}`` and ``${fit3d.target}`` arrive as the paths params.yaml gives them."""
+    """``${fit3d.target}`` arrives as params.yaml gives it, each ``fit_mesh@<variant>``'s ``${item.input}`` as its
+    ``foreach`` entry gives it."""
     import yaml
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert params["fit"]["input"] in STAGES["fit_mesh"][1]
     assert params["fit3d"]["target"] in STAGES["fit_mesh_3d"][1]
+    variants = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["fit_mesh"]["foreach"]
+    for key, item in variants.items():
+        assert item["input"] in STAGES[f"fit_mesh@{key}"][1]
     assert not any("${" in dep for _, deps in STAGES.values() for dep in deps)
 
 

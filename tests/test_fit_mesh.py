@@ -89,29 +89,36 @@ def test_camera_count_must_match(target):
 
 
 def test_fit_mesh_stage(tmp_path, repo_root, target, default_params_text):
+    """The views sit in a sub-folder of the object (``--views rig``), the ground truth beside it; the metrics hold
+    figures only (no object count, no iteration count: those are in the per-object file)."""
     masks, rig, _ = target
     obj = tmp_path / "input" / "blob"
-    (obj / "masks").mkdir(parents=True)
+    views = obj / "rig"
+    (views / "masks").mkdir(parents=True)
     files = tuple({"mask": f"masks/{i:03d}.png"} for i in range(len(rig)))
-    save_rig(obj / "cameras.json", CameraRig(rig.dist, rig.elev, rig.azim, rig.fov, rig.image_size, files))
+    save_rig(views / "cameras.json", CameraRig(rig.dist, rig.elev, rig.azim, rig.fov, rig.image_size, files))
     for i, mask in enumerate(masks):
-        Image.fromarray((mask.numpy() * 255).astype(np.uint8)).save(obj / "masks" / f"{i:03d}.png")
+        Image.fromarray((mask.numpy() * 255).astype(np.uint8)).save(views / "masks" / f"{i:03d}.png")
     save_mesh(obj / "mesh.obj", *ellipsoid())
+    (tmp_path / "input" / "not_an_object").mkdir()  # no rig/cameras.json: not fitted
     params = yaml.safe_load(default_params_text)
-    params["fit"] |= {"input": "input", "ico_level": 3, "image_size": SIZE, "iterations": 150}
+    params["fit"] |= {"ico_level": 3, "image_size": None, "iterations": 150}
     params["render"]["backend"] = "fast"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    flags = ["--input", "input", "--out", "models/meshes", "--metrics", "metrics/fit_mesh.json",
-             "--objects", "metrics/fit_mesh_objects.json", "--plots", "metrics/fit_mesh"]
+    flags = ["--input", "input", "--views", "rig", "--out", "models/meshes/v", "--metrics", "metrics/fit_mesh_v.json",
+             "--objects", "metrics/fit_mesh_v_objects.json", "--plots", "metrics/fit_mesh/v"]
     proc = subprocess.run([sys.executable, "-m", "stages.fit_mesh", *flags], cwd=tmp_path, capture_output=True,
                           text=True, env={"PYTHONPATH": str(repo_root), "PATH": ""})
     assert proc.returncode == 0, proc.stderr
-    metrics = json.loads((tmp_path / "metrics" / "fit_mesh.json").read_text())
-    per_object = json.loads((tmp_path / "metrics" / "fit_mesh_objects.json").read_text())
+    metrics = json.loads((tmp_path / "metrics" / "fit_mesh_v.json").read_text())
+    per_object = json.loads((tmp_path / "metrics" / "fit_mesh_v_objects.json").read_text())
+    assert list(per_object) == ["blob"]
     for key in ("silhouette_iou_mean", "silhouette_iou_min", "chamfer_l2", "fscore@0.05", "iou3d", "seconds"):
         assert key in metrics and key in per_object["blob"]
-    assert metrics["objects"] == 1 and metrics["iterations"] == 150
+    assert "objects" not in metrics and "iterations" not in metrics and per_object["blob"]["iterations"] == 150
     assert metrics["silhouette_iou_mean"] > 0.9
-    assert (tmp_path / "models" / "meshes" / "blob.obj").is_file()
-    plots = sorted(p.name for p in (tmp_path / "metrics" / "fit_mesh").iterdir())
+    out = tmp_path / "models" / "meshes" / "v"
+    assert (out / "blob.obj").is_file()
+    assert json.loads((out / "source.json").read_text()) == {"input": "input", "views": "rig"}
+    plots = sorted(p.name for p in (tmp_path / "metrics" / "fit_mesh" / "v").iterdir())
     assert plots == ["blob.csv", "blob_silhouettes.png", "blob_turntable.png"]

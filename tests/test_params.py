@@ -74,8 +74,15 @@ def test_out_of_range(raw):
 
 
 def test_null_not_allowed(raw):
-    raw["fit"]["input"] = None
-    assert "fit.input: must not be null" in error_of(raw)
+    raw["fit3d"]["target"] = None
+    assert "fit3d.target: must not be null" in error_of(raw)
+
+
+def test_fit_image_size_null_or_at_least_16(raw):
+    raw["fit"]["image_size"] = None  # each object's own resolution
+    assert validate(raw)["fit"]["image_size"] is None
+    raw["fit"]["image_size"] = 8
+    assert error_of(raw) == "params.yaml: fit.image_size: must be >= 16, got 8"
 
 
 def test_cross_field_checks(raw):
