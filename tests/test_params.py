@@ -111,3 +111,20 @@ def test_stage_exits_2_with_one_line(tmp_path, repo_root, raw, stage):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: params.yaml: fit") and ".momentum: expected float" in lines[0]
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda mv: mv.update(space="z"), "params.yaml: multiview.space: expected one of ['w', 'w+'], got 'z'"),
+    (lambda mv: mv["rig"].update(elevations=["low"]), "params.yaml: multiview.rig.elevations: expected a non-empty"),
+    (lambda mv: mv["rig"].update(elevations=[10.0, 95.0]), "params.yaml: multiview.rig.elevations: angles must lie"),
+    (lambda mv: mv["rig"].update(views=1), "params.yaml: multiview.rig.views: fewer views than rings"),
+    (lambda mv: mv["pose"].update(elev_range=[30.0, 0.0]), "params.yaml: multiview.pose.elev_range: expected [low, high]"),
+    (lambda mv: mv["pose"].update(elev_range=[0.0]), "params.yaml: multiview.pose.elev_range: expected 2 numbers"),
+    (lambda mv: mv["distance"].update(lpips=1.0), "params.yaml: multiview.distance.lpips: needs"),
+    (lambda mv: mv["distance"].update(pixel=0.0, critic=0.0), "params.yaml: multiview.distance: every term has weight 0"),
+    (lambda mv: mv.update(steps=0), "params.yaml: multiview.steps: must be >= 1"),
+    (lambda mv: mv["pose"].update(starts=2, start_steps=5000), "params.yaml: multiview.pose.start_steps: must be <"),
+])
+def test_bad_multiview_values(raw, edit, expected):
+    edit(raw["multiview"])
+    assert error_of(raw).startswith(expected)
