@@ -6,6 +6,8 @@ Outputs (every folder written whole through a temp sibling, then renamed)::
                                   (source: folder -> the letterboxed photos, labels null)
     data/heldout/car_NNN/         mesh.obj (normalised GT), params.json, input.png + input.json (rig),
                                   cameras.json (tutorial views), images/NNN.png, masks/NNN.png (L, 0/255)
+    data/heldout/car_NNN/rig/     the same car at the multiview rig's cameras (params ``multiview.rig``, at
+                                  ``synth.resolution``): cameras.json, images/, masks/ (ground truth of ``multiview``)
     metrics/synth.json            counts, time split, images per second, faces per car, styles
     metrics/synth/*.png           train_samples.png, heldout_views.png
 
@@ -30,7 +32,7 @@ from inverse_graphics.data.image_folder import import_image_folder
 from inverse_graphics.io_utils import atomic_dir, write_json
 from inverse_graphics.mesh.io import save_mesh
 from inverse_graphics.params import load_params
-from inverse_graphics.render.cameras import CameraRig, random_rig, save_rig, tutorial_rig
+from inverse_graphics.render.cameras import CameraRig, random_rig, ring_rig, save_rig, tutorial_rig
 from inverse_graphics.viz import contact_sheet, save_png, to_uint8
 from stages._runner import run_stage
 
@@ -97,11 +99,26 @@ def write_heldout_car(cfg: dict, index: int, folder: Path) -> tuple[torch.Tensor
     for k, (image, mask) in enumerate(zip(images, masks)):
         save_png(image, folder / files[k]["image"])
         save_png(mask, folder / files[k]["mask"])  # bool -> L, 0/255
+    write_heldout_rig(cfg, car, look, folder / "rig")
     return images, masks
 
 
+def write_heldout_rig(cfg: dict, car, look, folder: Path) -> None:
+    """The car at the multiview rig's cameras (``cfg["rig"]``: views, elevations), same look, as an object folder."""
+    cam = cfg["camera"]
+    rig = ring_rig(cfg["rig"]["views"], tuple(cfg["rig"]["elevations"]), cam["dist"], cfg["resolution"], cam["fov"])
+    files = tuple({"image": f"images/{k:03d}.png", "mask": f"masks/{k:03d}.png"} for k in range(len(rig)))
+    rig = dataclasses.replace(rig, files=files)
+    images, masks = render_car(car, rig, look)
+    save_rig(folder / "cameras.json", rig)
+    for k, (image, mask) in enumerate(zip(images, masks)):
+        save_png(image, folder / files[k]["image"])
+        save_png(mask, folder / files[k]["mask"])
+
+
 def main() -> None:
-    cfg = load_params(["synth"])["synth"]
+    params = load_params(["synth", "multiview"])
+    cfg = {**params["synth"], "rig": params["multiview"]["rig"]}
     torch.set_num_threads(THREADS)
     start = time.perf_counter()
     res = cfg["resolution"]
