@@ -11,8 +11,9 @@ Outputs::
                             ESTIMATED camera), recon.png (the reconstruction), latent.npz (ws, w, pose, noise),
                             generator.pt (only with pivotal tuning: the tuned generator the views came from)
     <metrics>               projection_psnr, projection_ssim, input_pose_error_deg (and the critic's first guess
-                            critic_pose_error_deg), view_mask_iou_mean / _min, hull_consistency_iou,
-                            seconds_per_image: means over the inputs (the minimum for _min)
+                            critic_pose_error_deg), view_psnr_mean (each view against the ground-truth render
+                            at its camera), view_mask_iou_mean / _min, hull_consistency_iou, seconds_per_image:
+                            means over the inputs (the minimum for _min)
     <plots>/<obj>.png       contact sheet: input | reconstruction | views (with the ground-truth views below them)
     <plots>/<obj>.csv       the search's curve (loss terms, lr, camera per logged step)
     <out>/run.json          what produced them (generator and its kimg, segmenter, settings)
@@ -230,6 +231,7 @@ def main(args) -> None:
                 gt_views = torch.stack([read_input_image(src.gt_views / f.get("image", f"images/{k:03d}.png"),
                                                          G.img_resolution)[0]
                                         for k, f in enumerate(gt_rig.files or [{}] * len(gt_rig))])
+                row["view_psnr_mean"] = float(np.mean([psnr(v[None], g[None]) for v, g in zip(views, gt_views)]))
                 if masks is not None:
                     ious = mask_iou(masks, gt_masks)
                     row["view_mask_iou_mean"] = float(ious.mean())

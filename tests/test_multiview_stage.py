@@ -92,7 +92,7 @@ def test_stage_writes_object_folders_and_metrics(tmp_path, monkeypatch, capsys):
         assert any(k.startswith("noise.") for k in latent.files)
     metrics = json.loads((tmp_path / "metrics/multiview.json").read_text())
     assert set(metrics) == {"projection_psnr", "projection_ssim", "input_pose_error_deg", "critic_pose_error_deg",
-                            "seconds_per_image"}
+                            "view_psnr_mean", "seconds_per_image"}
     assert 0 <= metrics["input_pose_error_deg"] <= 180 and np.isfinite(metrics["projection_psnr"])
     objects = json.loads((tmp_path / "metrics/multiview_objects.json").read_text())
     assert list(objects) == ["car_000"]
