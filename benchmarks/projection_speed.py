@@ -32,7 +32,7 @@ from inverse_graphics.gan.networks import Discriminator  # noqa: E402
 from inverse_graphics.gan.session import pose_labels  # noqa: E402
 from inverse_graphics.gan.train import NetworkConfig, build_networks  # noqa: E402
 from inverse_graphics.multiview.distance import build_distance  # noqa: E402
-from inverse_graphics.multiview.projector import _Search, project, w_statistics  # noqa: E402
+from inverse_graphics.multiview.projector import Search, project, w_statistics  # noqa: E402
 from inverse_graphics.multiview.views import render_views  # noqa: E402
 from inverse_graphics.params import load_params  # noqa: E402
 from inverse_graphics.render.cameras import ring_rig  # noqa: E402
@@ -43,7 +43,7 @@ TARGET_SECONDS = 120.0
 
 def seconds_per_step(G, target, distance, settings, w_stats, steps: int) -> tuple[float, float]:
     """Wall and process-CPU seconds per search step (after 3 warm-up steps) of ``settings`` with ``distance``."""
-    search = _Search(G, target, distance, distance.prepare(target), settings, *w_stats,
+    search = Search(G, target, distance, distance.prepare(target), settings, *w_stats,
                      pose_labels([30.0], [15.0]), torch.Generator().manual_seed(0))
     for step in range(3):
         search.step(step, settings.steps)

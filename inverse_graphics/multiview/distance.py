@@ -77,7 +77,7 @@ class FeatureDistance(torch.nn.Module):
         self.channel_weights = None
         if channel_weights is not None:
             self.channel_weights = [w.reshape(1, -1, 1, 1).float() for w in channel_weights]
-        for i, module in enumerate(m for m in _modules_of(extractor)):
+        for i, module in enumerate(getattr(extractor, "modules_", ())):  # so that .to(device) moves them
             self.add_module(f"net{i}", module)
 
     def embed(self, images: torch.Tensor) -> list[torch.Tensor]:
@@ -92,11 +92,6 @@ class FeatureDistance(torch.nn.Module):
             terms.append(d.sum(dim=1).mean(dim=[1, 2]))
         terms = torch.stack(terms)
         return terms.sum(dim=0) if self.channel_weights is not None else terms.mean(dim=0)
-
-
-def _modules_of(extractor) -> list[torch.nn.Module]:
-    """The networks an extractor closes over (so ``.to(device)`` moves them), if it declares them."""
-    return list(getattr(extractor, "modules_", []))
 
 
 class _Extractor:

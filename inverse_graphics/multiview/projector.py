@@ -189,7 +189,7 @@ def rotate_label(label: torch.Tensor, degrees: float) -> torch.Tensor:
 # ----------------------------------------------------------------------------- the search
 
 
-class _Search:
+class Search:
     """One run of the projector's loop on a private copy of the generator (its noise buffers are the variables)."""
 
     def __init__(self, G: Generator, target: torch.Tensor, distance: Distance, prepared: dict, settings: ProjectSettings,
@@ -286,7 +286,7 @@ def project(G: Generator, target: torch.Tensor, distance: Distance, settings: Pr
         candidates = []
         for k in range(settings.pose_starts):
             label = rotate_label(pose_init, 360.0 * k / settings.pose_starts)
-            search = _Search(G, target, distance, prepared, settings, w_avg, w_std, label,
+            search = Search(G, target, distance, prepared, settings, w_avg, w_std, label,
                              torch.Generator().manual_seed(settings.seed + k))
             for step in range(settings.start_steps):
                 search.step(step, settings.steps)
@@ -294,7 +294,7 @@ def project(G: Generator, target: torch.Tensor, distance: Distance, settings: Pr
         search = min(candidates, key=lambda s: s.last_loss)
         first = settings.start_steps
     else:
-        search = _Search(G, target, distance, prepared, settings, w_avg, w_std, pose_init, rng)
+        search = Search(G, target, distance, prepared, settings, w_avg, w_std, pose_init, rng)
         first = 0
     steps = range(first, settings.steps)
     bar = progress(steps, desc="project", unit="step", leave=False) if progress else steps
