@@ -369,7 +369,7 @@ def pivotal_tuning(G: Generator, projection: Projection, target: torch.Tensor, d
         optimizer.step()
         if step % 10 == 0 or step == settings.steps - 1:
             history.append({"step": step, "loss": float(dist.detach().sum()), "locality": float(reg.detach())}
-                           | {k: float(v.sum()) for k, v in parts.items()})
+                           | {k: float(v.detach().sum()) for k, v in parts.items()})
     return tuned.eval().requires_grad_(False), history
 
 
