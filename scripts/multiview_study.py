@@ -9,7 +9,7 @@ search alike (the table says so); ``--only`` picks configurations by name.
 
     python scripts/multiview_study.py --generator models/gan/snapshot.pt --critic models/critic/critic.pt \
         --segmenter models/segmenter [--input data/heldout] [--steps 1000] [--only pixel,critic] \
-        [--out docs/multiview_study.md] [--work /tmp/multiview_study]
+        [--out docs/multiview_study.md] [--work /tmp/multiview_study] [--reuse]
 """
 
 from __future__ import annotations
@@ -52,6 +52,10 @@ def merged(base: dict, changes: dict) -> dict:
 
 def run_config(name: str, changes: dict, args, params: dict) -> dict:
     folder = args.work / name
+    if args.reuse and (folder / "metrics.json").is_file():
+        print(f"{name}: reusing {folder / 'metrics.json'}", file=sys.stderr)
+        return json.loads((folder / "metrics.json").read_text())
+    (folder / "metrics.json").unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
     section = merged(params["multiview"], changes)
     if args.steps is not None:
@@ -90,6 +94,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="search steps of every configuration")
     parser.add_argument("--only", default=None, help="comma-separated configuration names")
     parser.add_argument("--work", type=Path, default=Path("/tmp/multiview_study"))
+    parser.add_argument("--reuse", action="store_true", help="keep configurations already finished in --work")
     parser.add_argument("--out", type=Path, default=None, help="write the table (markdown) and a JSON beside it")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else list(CONFIGS)
