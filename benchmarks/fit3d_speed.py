@@ -34,7 +34,7 @@ from inverse_graphics.mesh.metrics import mesh_metrics  # noqa: E402
 from inverse_graphics.mesh.normalize import normalize_verts  # noqa: E402
 from inverse_graphics.mesh.topology import MeshTopology  # noqa: E402
 
-FOX = Path("/work/shared/data/fox/fox.obj")
+FOX = Path(__file__).resolve().parents[1] / "assets" / "fox.obj"
 
 
 def tutorial_seconds_per_iter(target_verts: torch.Tensor, target_faces: torch.Tensor, iterations: int) -> float:

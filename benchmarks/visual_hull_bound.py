@@ -2,7 +2,7 @@
 
 For each object folder (``cameras.json`` + masks + ``mesh.obj``, default ``data/heldout``, run
 ``dvc repro synth`` first), the visual hull of its masks is carved on a voxel grid and its
-surface voxels are scored against the ground-truth mesh with the F-score of DESIGN.md (both
+surface voxels are scored against the ground-truth mesh with the F-score of docs/design.md (both
 normalised; hull points subsampled to 20k), with precision and recall at 0.05. A fit cannot
 recover surface that every view hides, so the hull's score is the reference for what
 silhouettes allow. ``hull_filled`` carves the same masks with their enclosed holes filled
@@ -25,7 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inverse_graphics.data.object_views import find_objects, load_object_masks  # noqa: E402
+from inverse_graphics.data.object_views import MESH, find_objects, load_object_masks  # noqa: E402
 from inverse_graphics.mesh.io import load_mesh  # noqa: E402
 from inverse_graphics.mesh.metrics import FSCORE_TAUS, fscore  # noqa: E402
 from inverse_graphics.mesh.normalize import normalize_verts  # noqa: E402
@@ -60,7 +60,7 @@ def main() -> None:
     rows = {}
     for obj in find_objects(args.input):
         masks, rig = load_object_masks(obj, args.image_size)
-        gt_verts, gt_faces = load_mesh(obj / "mesh.obj")
+        gt_verts, gt_faces = load_mesh(obj / MESH)
         gt_points = sample_points(normalize_verts(gt_verts), gt_faces, 10000, torch.Generator().manual_seed(0))
         filled = fill_holes(masks)
         row = {

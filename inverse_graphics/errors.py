@@ -13,13 +13,19 @@ class UserError(Exception):
 
 
 class NonFiniteLossError(UserError):
-    """A loss term became NaN/Inf during a fit.
+    """A loss term (or the optimised tensor) became NaN/Inf during a fit.
 
-    ``last_good_verts: (V, 3)`` and ``faces: (F, 3)`` are the last mesh whose losses were all
-    finite, so a stage can keep it on disk before stopping.
+    ``last_good`` holds the last parameters whose losses were all finite (for a mesh fit
+    ``last_good_verts: (V, 3)``, with ``faces: (F, 3)``), so a stage can keep them on disk
+    before stopping.
     """
 
-    def __init__(self, message: str, last_good_verts, faces):
+    def __init__(self, message: str, last_good, faces=None):
         super().__init__(message)
-        self.last_good_verts = last_good_verts
+        self.last_good = last_good
         self.faces = faces
+
+    @property
+    def last_good_verts(self):
+        """``last_good`` under its mesh-fit name."""
+        return self.last_good

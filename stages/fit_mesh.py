@@ -1,24 +1,25 @@
-"""Stage ``fit_mesh``: mold an ico-sphere into every object of ``fit.input`` from its silhouettes.
+"""Stage ``fit_mesh``: mold an ico-sphere into every object folder of ``--input`` from its silhouettes.
 
-Outputs: ``models/meshes/<obj>.obj``; ``metrics/fit_mesh.json`` (silhouette IoU, GT mesh metrics
-where ``mesh.obj`` exists, seconds; over all objects) and ``metrics/fit_mesh_objects.json``
-(per object); ``metrics/fit_mesh/<obj>.csv`` loss curves and ``<obj>_silhouettes.png`` /
-``<obj>_turntable.png`` pictures (ground truth above the fit, where known).
+Reads object folders (``docs/object_folder.md``: ``cameras.json`` + ``masks/``, optional ``mesh.obj``).
+Writes ``--out/<obj>.obj``; ``--metrics`` (silhouette IoU, GT mesh metrics where ``mesh.obj``
+exists, seconds; over all objects) and ``--objects`` (per object); ``--plots/<obj>.csv`` loss
+curves and ``<obj>_silhouettes.png`` / ``<obj>_turntable.png`` (ground truth above the fit,
+where known). Every path comes from ``dvc.yaml``'s ``cmd``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
+import argparse
 
 import torch
 
-from inverse_graphics.data.object_views import find_objects, load_object_masks
+from inverse_graphics.data.object_views import find_objects, load_object_masks, load_object_mesh
 from inverse_graphics.device import pick_device, seed_everything
 from inverse_graphics.errors import NonFiniteLossError
+from inverse_graphics.fit.loop import settings_from_section
 from inverse_graphics.fit.silhouette_fit import SilhouetteFitSettings, fit_to_silhouettes
 from inverse_graphics.io_utils import atomic_dir
-from inverse_graphics.mesh.io import load_mesh, save_mesh
+from inverse_graphics.mesh.io import save_mesh
 from inverse_graphics.mesh.metrics import mesh_metrics, silhouette_iou
 from inverse_graphics.params import load_params
 from inverse_graphics.render.silhouette import SilhouetteRenderer, SilhouetteSettings
@@ -26,16 +27,16 @@ from inverse_graphics.reporting import report_object, silhouette_sheet, write_cu
 from inverse_graphics.viz import save_png, stack_vertically, turntable
 from stages._runner import run_stage
 
-MESH_DIR, PLOT_DIR, METRICS = Path("models/meshes"), Path("metrics/fit_mesh"), Path("metrics/fit_mesh.json")
-PER_OBJECT = Path("metrics/fit_mesh_objects.json")
+PATHS = {
+    "input": "folder of object folders (cameras.json + masks/), e.g. ${fit.input}",
+    "out": "folder for the fitted meshes <obj>.obj",
+    "metrics": "metrics JSON over all objects",
+    "objects": "per-object metrics JSON",
+    "plots": "folder for loss curves (CSV) and pictures (PNG)",
+}
 
 
-def fit_settings(section: dict) -> SilhouetteFitSettings:
-    names = {f.name for f in dataclasses.fields(SilhouetteFitSettings)}
-    return SilhouetteFitSettings(**{k: v for k, v in section.items() if k in names})
-
-
-def main() -> None:
+def main(args: argparse.Namespace) -> None:
     params = load_params(["render", "fit"])
     fit, render = params["fit"], params["render"]
     seed_everything(fit["seed"])
@@ -43,10 +44,10 @@ def main() -> None:
     renderer = SilhouetteRenderer(
         render["backend"], SilhouetteSettings(fit["image_size"], render["sigma"], render["faces_per_pixel"]), device
     )
-    settings = fit_settings(fit)
-    objects = find_objects(fit["input"])
+    settings = settings_from_section(SilhouetteFitSettings, fit)
+    objects = find_objects(args.input)
     per_object, failure = {}, None
-    with atomic_dir(MESH_DIR) as mesh_dir, atomic_dir(PLOT_DIR) as plot_dir:
+    with atomic_dir(args.out) as mesh_dir, atomic_dir(args.plots) as plot_dir:
         for obj in objects:
             masks, rig = load_object_masks(obj, fit["image_size"])
             masks = masks.to(device)
@@ -67,10 +68,10 @@ def main() -> None:
                 "iterations": settings.iterations,
             }
             pictures = [turntable(result.verts, result.faces)]
-            if (obj / "mesh.obj").is_file():
-                gt_verts, gt_faces = load_mesh(obj / "mesh.obj")
-                row |= mesh_metrics(result.verts, result.faces, gt_verts, gt_faces)
-                pictures.insert(0, turntable(gt_verts, gt_faces))
+            ground_truth = load_object_mesh(obj)
+            if ground_truth is not None:
+                row |= mesh_metrics(result.verts, result.faces, *ground_truth)
+                pictures.insert(0, turntable(*ground_truth))
             per_object[obj.name] = row
             write_curve(plot_dir / f"{obj.name}.csv", result.history)
             save_png(silhouette_sheet(masks, fitted), plot_dir / f"{obj.name}_silhouettes.png")
@@ -78,8 +79,8 @@ def main() -> None:
             report_object(obj.name, row)
     if failure is not None:
         raise failure
-    write_metrics(METRICS, PER_OBJECT, per_object)
+    write_metrics(args.metrics, args.objects, per_object)
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage("fit_mesh", main, PATHS)

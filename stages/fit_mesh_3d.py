@@ -1,20 +1,20 @@
 """Stage ``fit_mesh_3d``: mold an ico-sphere into 3D target meshes (chamfer/edge/normal/Laplacian/quadric).
 
-``fit3d.target`` is a mesh file (any format trimesh reads) or a folder whose object
-sub-folders each hold ``mesh.obj`` (the held-out cars of ``synth``). Outputs:
-``models/meshes3d/<obj>.obj``; ``metrics/fit_mesh_3d.json`` (over all targets) and
-``metrics/fit_mesh_3d_objects.json`` (per target); ``metrics/fit_mesh_3d/<obj>.csv``
-loss curves and ``<obj>_turntable.png`` (top row target, bottom row fit).
+``--target`` (``${fit3d.target}`` in ``dvc.yaml``) is a mesh file (any format trimesh reads) or a
+folder of object folders that each hold ``mesh.obj`` (the held-out cars of ``synth``). Writes
+``--out/<obj>.obj``; ``--metrics`` (over all targets) and ``--objects`` (per target);
+``--plots/<obj>.csv`` loss curves and ``<obj>_turntable.png`` (top row target, bottom row fit).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 from pathlib import Path
 
-from inverse_graphics.data.object_views import find_objects
+from inverse_graphics.data.object_views import MESH, find_objects
 from inverse_graphics.device import pick_device, seed_everything
 from inverse_graphics.errors import NonFiniteLossError
+from inverse_graphics.fit.loop import settings_from_section
 from inverse_graphics.fit.mesh_to_mesh import Fit3DSettings, fit_mesh_to_mesh
 from inverse_graphics.io_utils import atomic_dir
 from inverse_graphics.mesh.io import load_mesh, save_mesh
@@ -25,28 +25,31 @@ from inverse_graphics.reporting import report_object, write_curve, write_metrics
 from inverse_graphics.viz import save_png, stack_vertically, turntable
 from stages._runner import run_stage
 
-MESH_DIR, PLOT_DIR, METRICS = Path("models/meshes3d"), Path("metrics/fit_mesh_3d"), Path("metrics/fit_mesh_3d.json")
-PER_OBJECT = Path("metrics/fit_mesh_3d_objects.json")
+PATHS = {
+    "target": "a mesh file, or a folder of object folders with mesh.obj, e.g. ${fit3d.target}",
+    "out": "folder for the fitted meshes <obj>.obj",
+    "metrics": "metrics JSON over all targets",
+    "objects": "per-target metrics JSON",
+    "plots": "folder for loss curves (CSV) and pictures (PNG)",
+}
 
 
-def find_targets(target: str) -> dict[str, Path]:
+def find_targets(target: Path) -> dict[str, Path]:
     """Name -> mesh path: the file itself, or ``<obj>/mesh.obj`` for each object of a folder."""
-    path = Path(target)
-    if path.is_dir():
-        return {obj.name: obj / "mesh.obj" for obj in find_objects(path, marker="mesh.obj")}
-    return {path.stem: path}
+    if target.is_dir():
+        return {obj.name: obj / MESH for obj in find_objects(target, marker=MESH)}
+    return {target.stem: target}
 
 
-def main() -> None:
+def main(args: argparse.Namespace) -> None:
     params = load_params(["render", "fit3d"])
     section = params["fit3d"]
     seed_everything(section["seed"])
     device = pick_device(params["render"]["device"])
-    names = {f.name for f in dataclasses.fields(Fit3DSettings)}
-    settings = Fit3DSettings(**{k: v for k, v in section.items() if k in names})
-    targets = {name: load_mesh(path) for name, path in find_targets(section["target"]).items()}
+    settings = settings_from_section(Fit3DSettings, section)
+    targets = {name: load_mesh(path) for name, path in find_targets(args.target).items()}
     per_object, failure = {}, None
-    with atomic_dir(MESH_DIR) as mesh_dir, atomic_dir(PLOT_DIR) as plot_dir:
+    with atomic_dir(args.out) as mesh_dir, atomic_dir(args.plots) as plot_dir:
         for name, (target_verts, target_faces) in targets.items():
             try:
                 result = fit_mesh_to_mesh(target_verts, target_faces, settings, device=device, desc=name)
@@ -65,8 +68,8 @@ def main() -> None:
             report_object(name, row)
     if failure is not None:
         raise failure
-    write_metrics(METRICS, PER_OBJECT, per_object)
+    write_metrics(args.metrics, args.objects, per_object)
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage("fit_mesh_3d", main, PATHS)

@@ -1,15 +1,16 @@
 """Stage ``synth``: the GAN training set and the held-out test cars (params section ``synth``).
 
-Outputs (every folder written whole through a temp sibling, then renamed)::
+Outputs (every folder written whole through a temp sibling, then renamed; paths from ``dvc.yaml``)::
 
-    data/dataset/cars-<res>.zip   stylegan2-ada dataset zip; labels [sin azim, cos azim, elev/90]
-                                  (source: folder -> the letterboxed photos, labels null)
-    data/heldout/car_NNN/         mesh.obj (normalised GT), params.json, input.png + input.json (rig),
-                                  cameras.json (tutorial views), images/NNN.png, masks/NNN.png (L, 0/255)
-    data/heldout/car_NNN/rig/     the same car at the multiview rig's cameras (params ``multiview.rig``, at
-                                  ``synth.resolution``): cameras.json, images/, masks/ (ground truth of ``multiview``)
-    metrics/synth.json            counts, time split, images per second, faces per car, styles
-    metrics/synth/*.png           train_samples.png, heldout_views.png
+    --dataset/cars-<res>.zip   stylegan2-ada dataset zip; labels [sin azim, cos azim, elev/90]
+                               (source: folder -> the letterboxed photos, labels null)
+    --heldout/car_NNN/         object folders (docs/object_folder.md): mesh.obj (normalised GT),
+                               input.png + input.json (its rig), cameras.json (tutorial views),
+                               images/NNN.png, masks/NNN.png (L, 0/255); and params.json (the car)
+    --heldout/car_NNN/rig/     the same car at the multiview rig's cameras (params ``multiview.rig``, at
+                               ``synth.resolution``), an object folder: the ground truth of ``multiview``
+    --metrics                  counts, time split, images per second, faces per car, styles
+    --plots/*.png              train_samples.png, heldout_views.png
 
 Training car ``i`` draws everything from ``numpy.random.default_rng(seed + i)``; held-out car ``j``
 from ``default_rng([seed + j, 1])``, a separate stream, so no held-out car is a training car.
@@ -17,6 +18,7 @@ from ``default_rng([seed + j, 1])``, a separate stream, so no held-out car is a 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import time
 from collections import Counter
@@ -29,12 +31,19 @@ from tqdm import tqdm
 from inverse_graphics.data.car_generator import build_car, render_car, sample_appearance, sample_car_params
 from inverse_graphics.data.dataset_zip import DatasetZipWriter, encode_png, pose_label, read_dataset_zip
 from inverse_graphics.data.image_folder import import_image_folder
+from inverse_graphics.data.object_views import write_object_folder
 from inverse_graphics.io_utils import atomic_dir, write_json
-from inverse_graphics.mesh.io import save_mesh
 from inverse_graphics.params import load_params
-from inverse_graphics.render.cameras import CameraRig, random_rig, ring_rig, save_rig, tutorial_rig
+from inverse_graphics.render.cameras import CameraRig, random_rig, ring_rig, tutorial_rig
 from inverse_graphics.viz import contact_sheet, save_png, to_uint8
 from stages._runner import run_stage
+
+PATHS = {
+    "dataset": "folder for the GAN training zip",
+    "heldout": "folder for the held-out object folders",
+    "metrics": "the stage's JSON figures",
+    "plots": "folder for the contact sheets (PNG)",
+}
 
 HELDOUT_STREAM = 1  # second entropy word of the held-out cars' seed sequence
 SAMPLE_SHEET = 64  # training images on the contact sheet
@@ -78,7 +87,7 @@ def write_training_set(cfg: dict, out_zip: Path) -> dict:
 
 
 def write_heldout_car(cfg: dict, index: int, folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """One test car's folder (see the module docstring); returns its views ``(N, S, S, 3)`` and masks."""
+    """One test car's object folder (see the module docstring); returns its views ``(N, S, S, 3)`` and masks."""
     rng = np.random.default_rng([cfg["seed"] + index, HELDOUT_STREAM])
     params = sample_car_params(rng)
     car = build_car(params)
@@ -87,18 +96,10 @@ def write_heldout_car(cfg: dict, index: int, folder: Path) -> tuple[torch.Tensor
     input_rig = _random_rig(rng, 1, cfg["resolution"], cam)
     input_image, _ = render_car(car, input_rig, look)
     views = tutorial_rig(cfg["heldout_views"], cam["dist"], cfg["heldout_resolution"], cam["fov"])
-    files = tuple({"image": f"images/{k:03d}.png", "mask": f"masks/{k:03d}.png"} for k in range(len(views)))
-    views = dataclasses.replace(views, files=files)
     images, masks = render_car(car, views, look)
-
-    save_mesh(folder / "mesh.obj", *car.normalized())
+    write_object_folder(folder, views, images=images, masks=masks, mesh=car.normalized(),
+                        input_image=input_image[0], input_rig=input_rig)
     write_json(folder / "params.json", dataclasses.asdict(params))
-    save_png(input_image[0], folder / "input.png")
-    save_rig(folder / "input.json", input_rig)
-    save_rig(folder / "cameras.json", views)
-    for k, (image, mask) in enumerate(zip(images, masks)):
-        save_png(image, folder / files[k]["image"])
-        save_png(mask, folder / files[k]["mask"])  # bool -> L, 0/255
     write_heldout_rig(cfg, car, look, folder / "rig")
     return images, masks
 
@@ -107,23 +108,18 @@ def write_heldout_rig(cfg: dict, car, look, folder: Path) -> None:
     """The car at the multiview rig's cameras (``cfg["rig"]``: views, elevations), same look, as an object folder."""
     cam = cfg["camera"]
     rig = ring_rig(cfg["rig"]["views"], tuple(cfg["rig"]["elevations"]), cam["dist"], cfg["resolution"], cam["fov"])
-    files = tuple({"image": f"images/{k:03d}.png", "mask": f"masks/{k:03d}.png"} for k in range(len(rig)))
-    rig = dataclasses.replace(rig, files=files)
     images, masks = render_car(car, rig, look)
-    save_rig(folder / "cameras.json", rig)
-    for k, (image, mask) in enumerate(zip(images, masks)):
-        save_png(image, folder / files[k]["image"])
-        save_png(mask, folder / files[k]["mask"])
+    write_object_folder(folder, rig, images=images, masks=masks)
 
 
-def main() -> None:
+def main(args: argparse.Namespace) -> None:
     params = load_params(["synth", "multiview"])
     cfg = {**params["synth"], "rig": params["multiview"]["rig"]}
     torch.set_num_threads(THREADS)
     start = time.perf_counter()
     res = cfg["resolution"]
     stats: dict = {"source": cfg["source"], "resolution": res}
-    with atomic_dir("data/dataset") as tmp:
+    with atomic_dir(args.dataset) as tmp:
         out_zip = tmp / f"cars-{res}.zip"
         if cfg["source"] == "folder":
             count, skipped = import_image_folder(cfg["folder"], out_zip, res, progress=tqdm)
@@ -135,13 +131,13 @@ def main() -> None:
     train_seconds = time.perf_counter() - start
 
     sheet_rows = []
-    with atomic_dir("data/heldout") as tmp:
+    with atomic_dir(args.heldout) as tmp:
         for j in tqdm(range(cfg["heldout"]), desc="heldout", unit="car"):
             images, masks = write_heldout_car(cfg, j, tmp / f"car_{j:03d}")
             sheet_rows += [list(images), list(masks)]
     seconds = time.perf_counter() - start
 
-    pictures = Path("metrics/synth")
+    pictures = args.plots
     save_png(contact_sheet([np.asarray(im.convert("RGB")) for _, im in samples], ncols=8), pictures / "train_samples.png")
     if sheet_rows:
         save_png(contact_sheet([im for row in sheet_rows for im in row], ncols=len(sheet_rows[0])),
@@ -156,9 +152,9 @@ def main() -> None:
     )
     if "time_split_s" in stats:
         stats["time_split_s"] = {k: round(v, 3) for k, v in stats["time_split_s"].items()}
-    write_json("metrics/synth.json", stats)
+    write_json(args.metrics, stats)
     print(f"synth: {stats['num_images']} training images ({res} px), {cfg['heldout']} held-out cars, {seconds:.1f} s")
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage("synth", main, PATHS)

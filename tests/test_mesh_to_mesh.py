@@ -15,7 +15,7 @@ SHORT = Fit3DSettings(ico_level=2, iterations=150, num_samples=1000, log_every=1
 
 @pytest.fixture(scope="module")
 def fox():
-    return load_mesh(FOX if FOX.is_file() else "/work/shared/data/fox/fox.obj")
+    return load_mesh(FOX)
 
 
 @pytest.fixture(scope="module")

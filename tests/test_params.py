@@ -1,5 +1,6 @@
 """params.yaml validation: every error kind gives one line naming the dotted key."""
 
+import importlib
 import subprocess
 import sys
 
@@ -104,13 +105,16 @@ def test_stage_exits_2_with_one_line(tmp_path, repo_root, raw, stage):
     raw["fit"]["momentum"] = "high"
     raw["fit3d"]["momentum"] = "high"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    paths = importlib.import_module(f"stages.{stage}").PATHS
+    flags = [arg for name in paths for arg in (f"--{name}", f"out/{name}")]
     proc = subprocess.run(
-        [sys.executable, "-m", f"stages.{stage}"],
+        [sys.executable, "-m", f"stages.{stage}", *flags],
         cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(repo_root), "PATH": ""},
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: params.yaml: fit") and ".momentum: expected float" in lines[0]
+    assert not (tmp_path / "out").exists()  # stopped before any work
 
 
 @pytest.mark.parametrize("edit, expected", [

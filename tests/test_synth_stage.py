@@ -1,6 +1,8 @@
-"""The synth stage end to end: ``dvc repro synth`` in a temp repo, byte-identical reruns, bad params."""
+"""The synth stage end to end: ``dvc repro synth`` (the repo's own stage) in a temp repo, byte-identical reruns,
+bad params and flags."""
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,29 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DVC = Path(sys.executable).parent / "dvc"
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": ""}
 
-DVC_YAML = """\
-stages:
-  synth:
-    cmd: python -m stages.synth
-    deps:
-      - stages/synth.py
-      - inverse_graphics/data/car_generator.py
-      - inverse_graphics/data/dataset_zip.py
-      - inverse_graphics/data/image_folder.py
-      - inverse_graphics/render/shaded.py
-      - inverse_graphics/viz.py
-    params:
-      - synth
-    outs:
-      - data/dataset
-      - data/heldout
-    metrics:
-      - metrics/synth.json:
-          cache: false
-    plots:
-      - metrics/synth:
-          cache: false
-"""
+DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+SYNTH_CMD = [sys.executable, *shlex.split(DVC_YAML["stages"]["synth"]["cmd"])[1:]]  # python -m stages.synth --...
 
 
 def _tiny_repo(dest: Path, **synth) -> Path:
@@ -63,7 +44,7 @@ def _run(cmd, cwd):
 
 def test_dvc_repro_then_status_clean_and_deterministic(tmp_path):
     repo = _tiny_repo(tmp_path / "repo")
-    (repo / "dvc.yaml").write_text(DVC_YAML)
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"synth": DVC_YAML["stages"]["synth"]}}))
     _run(["git", "init", "-q"], repo)
     _run(["git", "config", "user.name", "test"], repo)
     _run(["git", "config", "user.email", "test@example.com"], repo)
@@ -87,7 +68,7 @@ def test_dvc_repro_then_status_clean_and_deterministic(tmp_path):
     assert Image.open(car / "masks/000.png").mode == "L" and set(np.unique(mask)) <= {0, 255} and mask.any()
 
     again = _tiny_repo(tmp_path / "again")
-    _run([sys.executable, "-m", "stages.synth"], again)
+    _run(SYNTH_CMD, again)
     assert zip_path.read_bytes() == (again / "data/dataset/cars-32.zip").read_bytes()
     for path in sorted(p for p in car.rglob("*") if p.is_file()):
         assert path.read_bytes() == (again / path.relative_to(repo)).read_bytes(), path
@@ -95,8 +76,18 @@ def test_dvc_repro_then_status_clean_and_deterministic(tmp_path):
 
 def test_bad_param_is_one_line_exit_2(tmp_path):
     repo = _tiny_repo(tmp_path, num_carz=3)
-    result = subprocess.run([sys.executable, "-m", "stages.synth"], cwd=repo, env=ENV, capture_output=True, text=True)
+    result = subprocess.run(SYNTH_CMD, cwd=repo, env=ENV, capture_output=True, text=True)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: params.yaml: synth.num_carz: "), result.stderr
+    assert not (repo / "data").exists()
+
+
+def test_missing_path_flag_is_one_line_exit_2(tmp_path):
+    repo = _tiny_repo(tmp_path)
+    cmd = [word for word in SYNTH_CMD if word != "--heldout" and word != "data/heldout"]
+    result = subprocess.run(cmd, cwd=repo, env=ENV, capture_output=True, text=True)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "stages.synth: the following arguments are required: --heldout" in lines[0], lines
     assert not (repo / "data").exists()

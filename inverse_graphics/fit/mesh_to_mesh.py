@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
 
-from ..errors import NonFiniteLossError, UserError
+from ..errors import UserError
 from ..mesh.ico_sphere import ico_sphere
 from ..mesh.losses import chamfer_loss, edge_loss, laplacian_loss, normal_consistency_loss
 from ..mesh.normalize import normalize_verts
 from ..mesh.quadric import QuadricLoss
 from ..mesh.sampling import sample_points
 from ..mesh.topology import MeshTopology
+from .loop import FiniteGuard, MeshFitResult, log_iteration
 from .optim import make_optimizer
 
 TERMS = ("chamfer", "edge", "normal", "laplacian", "quadric")
@@ -47,17 +48,6 @@ class Fit3DSettings:
     seed: int = 0
 
 
-@dataclass
-class Fit3DResult:
-    """``verts: (V, 3)`` in the normalised target's frame, ``faces: (F, 3)``; ``history``: one dict
-    ``{iteration, loss, chamfer, edge, normal, laplacian, quadric}`` per logged iteration."""
-
-    verts: torch.Tensor
-    faces: torch.Tensor
-    history: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-
-
 @contextmanager
 def _torch_threads(count: int):
     """Run with ``count`` intra-op threads, then restore the previous setting."""
@@ -69,17 +59,6 @@ def _torch_threads(count: int):
         torch.set_num_threads(previous)
 
 
-def _check_finite(terms: dict, it: int, desc: str, last_good: torch.Tensor, faces: torch.Tensor) -> None:
-    """Raise ``NonFiniteLossError`` naming the first term that is NaN/Inf (weighted or not)."""
-    for name, value in terms.items():
-        if not torch.isfinite(value):
-            raise NonFiniteLossError(
-                f"{desc}: loss term '{name}' is {value.item()} at iteration {it}; kept the last finite mesh",
-                last_good,
-                faces,
-            )
-
-
 def fit_mesh_to_mesh(
     target_verts: torch.Tensor,
     target_faces: torch.Tensor,
@@ -87,11 +66,12 @@ def fit_mesh_to_mesh(
     device: torch.device | str = "cpu",
     progress: bool = True,
     desc: str = "fit3d",
-) -> Fit3DResult:
+) -> MeshFitResult:
     """Fit ``ico_sphere(settings.ico_level)`` to ``target_verts: (V, 3)``, ``target_faces: (F, 3)``.
 
-    The target is normalised first (``normalize_verts``). Runs on a CPU with a seed are
-    bitwise repeatable. A NaN/Inf loss term raises ``NonFiniteLossError`` (a ``UserError``)
+    The target is normalised first (``normalize_verts``); the result's ``verts`` lie in its frame
+    and its ``history`` rows hold ``iteration, loss, chamfer, edge, normal, laplacian, quadric``.
+    Runs on a CPU with a seed are bitwise repeatable. A NaN/Inf loss term raises ``NonFiniteLossError`` (a ``UserError``)
     naming the iteration and the term, with ``err.last_good_verts`` (the last vertices whose
     losses were all finite) and ``err.faces``.
 
@@ -111,7 +91,7 @@ def _fit(
     device: torch.device,
     progress: bool,
     desc: str,
-) -> Fit3DResult:
+) -> MeshFitResult:
     target = normalize_verts(target_verts.detach().float().to(device))
     target_faces = target_faces.to(device)
     if not torch.isfinite(target).all():
@@ -124,24 +104,18 @@ def _fit(
     optimizer = make_optimizer([offsets], settings.optimizer, settings.lr, settings.momentum)
     weights = {name: getattr(settings, f"w_{name}") for name in TERMS}
     history: list[dict] = []
-    last_good = src_verts.clone()
+    guard = FiniteGuard(desc, src_verts, faces, what="mesh")
     start = time.perf_counter()
     bar = tqdm(range(settings.iterations), desc=desc, disable=not progress, leave=False)
     for it in bar:
         verts = src_verts + offsets
-        if not torch.isfinite(verts).all():
-            raise NonFiniteLossError(
-                f"{desc}: vertices became non-finite after the step of iteration {it - 1}; kept the last finite mesh",
-                last_good,
-                faces,
-            )
+        guard.check_params(verts, f"the step of iteration {it - 1}", "vertices")
         with torch.no_grad():
             target_points = sample_points(target, target_faces, settings.num_samples, generator)
         try:
             points = sample_points(verts, faces, settings.num_samples, generator)
         except UserError as err:  # an area that overflows: the fit has diverged
-            message = f"{desc}: at iteration {it}, {err}; kept the last finite mesh"
-            raise NonFiniteLossError(message, last_good, faces) from None
+            raise guard.fail(f"at iteration {it}, {err}") from None
         terms = {
             "chamfer": chamfer_loss(points, target_points),
             "edge": edge_loss(verts, topology),
@@ -151,20 +125,17 @@ def _fit(
         if weights["quadric"] != 0:
             terms["quadric"] = quadric(points)
         loss = sum(weights[name] * value for name, value in terms.items() if weights[name] != 0)
-        _check_finite(terms | {"total": loss}, it, desc, last_good, faces)
-        last_good = verts.detach().clone()
+        guard.check_terms(terms | {"total": loss}, it)
+        guard.accept(verts)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if it % settings.log_every == 0 or it == settings.iterations - 1:
+        if log_iteration(it, settings.iterations, settings.log_every):
             if "quadric" not in terms:  # unweighted: evaluated for the curves only
                 with torch.no_grad():
                     terms["quadric"] = quadric(points)
             history.append({"iteration": it, "loss": loss.item()} | {n: terms[n].item() for n in TERMS})
             bar.set_postfix(loss=f"{history[-1]['loss']:.4g}")
     verts = (src_verts + offsets).detach()
-    if not torch.isfinite(verts).all():
-        raise NonFiniteLossError(
-            f"{desc}: vertices became non-finite after the last step; kept the last finite mesh", last_good, faces
-        )
-    return Fit3DResult(verts, faces, history, time.perf_counter() - start)
+    guard.check_params(verts, "the last step", "vertices")
+    return MeshFitResult(verts, faces, history, time.perf_counter() - start)

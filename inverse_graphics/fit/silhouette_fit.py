@@ -11,17 +11,18 @@ mesh (``metrics/fit_mesh.json``: silhouette IoU 0.980 -> 0.992 on the held-out c
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
 
-from ..errors import NonFiniteLossError, UserError
+from ..errors import UserError
 from ..mesh.ico_sphere import ico_sphere
 from ..mesh.losses import edge_loss, laplacian_loss, normal_consistency_loss
 from ..mesh.topology import MeshTopology
 from ..render.cameras import CameraRig
 from ..render.silhouette import SilhouetteRenderer
+from .loop import FiniteGuard, MeshFitResult, log_iteration
 from .optim import final_decay_schedule, make_optimizer
 
 
@@ -50,16 +51,6 @@ class SilhouetteFitSettings:
     seed: int = 0
 
 
-@dataclass
-class SilhouetteFitResult:
-    """``verts: (V, 3)``, ``faces: (F, 3)``; ``history``: one dict of loss terms per logged iteration."""
-
-    verts: torch.Tensor
-    faces: torch.Tensor
-    history: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-
-
 def silhouette_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse") -> torch.Tensor:
     """``pred, target: (B, H, W)`` in [0, 1] -> scalar: mean squared error, or 1 - soft IoU (mean over views)."""
     if kind == "mse":
@@ -78,8 +69,12 @@ def fit_to_silhouettes(
     settings: SilhouetteFitSettings = SilhouetteFitSettings(),
     progress: bool = True,
     desc: str = "fit",
-) -> SilhouetteFitResult:
-    """Fit ``ico_sphere(settings.ico_level)`` to ``masks: (N, H, W)`` in [0, 1] seen by ``rig`` (N views)."""
+) -> MeshFitResult:
+    """Fit ``ico_sphere(settings.ico_level)`` to ``masks: (N, H, W)`` in [0, 1] seen by ``rig`` (N views).
+
+    A NaN/Inf loss term, or non-finite final vertices, raises ``NonFiniteLossError`` naming the
+    term and the iteration, with the last finite mesh (``err.last_good_verts``, ``err.faces``).
+    """
     if masks.shape[0] != len(rig):
         raise UserError(f"{desc}: {masks.shape[0]} masks but {len(rig)} cameras")
     device = masks.device
@@ -97,7 +92,7 @@ def fit_to_silhouettes(
         "laplacian": settings.w_laplacian,
     }
     history: list[dict] = []
-    last_good = src_verts.clone()
+    guard = FiniteGuard(desc, src_verts, faces, what="mesh")
     start = time.perf_counter()
     bar = tqdm(range(settings.iterations), desc=desc, disable=not progress, leave=False)
     for it in bar:
@@ -111,20 +106,16 @@ def fit_to_silhouettes(
             "laplacian": laplacian_loss(verts, topology, settings.laplacian),
         }
         loss = sum(weights[name] * value for name, value in terms.items())
-        if not torch.isfinite(loss):
-            bad = next((n for n, v in terms.items() if not torch.isfinite(v)), "total")
-            raise NonFiniteLossError(
-                f"{desc}: loss term '{bad}' is not finite at iteration {it}; kept the last finite mesh",
-                last_good,
-                faces,
-            )
-        last_good = verts.detach().clone()
+        guard.check_terms(terms | {"total": loss}, it)
+        guard.accept(verts)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         schedule.step()
-        if it % settings.log_every == 0 or it == settings.iterations - 1:
+        if log_iteration(it, settings.iterations, settings.log_every):
             row = {"iteration": it, "loss": loss.item()} | {n: v.item() for n, v in terms.items()}
             history.append(row)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
-    return SilhouetteFitResult((src_verts + offsets).detach(), faces, history, time.perf_counter() - start)
+    verts = (src_verts + offsets).detach()
+    guard.check_params(verts, "the last step", "vertices")
+    return MeshFitResult(verts, faces, history, time.perf_counter() - start)

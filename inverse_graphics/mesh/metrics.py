@@ -1,4 +1,4 @@
-"""Ground-truth metrics (DESIGN.md): Chamfer-L2, F-score, normal consistency, 3D IoU, silhouette IoU.
+"""Ground-truth metrics (docs/design.md): Chamfer-L2, F-score, normal consistency, 3D IoU, silhouette IoU.
 
 Surface metrics compare ``num_samples`` area-weighted points per mesh (each mesh sampled with a
 generator seeded by ``seed``, so a run is deterministic), after ``normalize_verts`` on both meshes.

@@ -11,6 +11,8 @@ mask written by one stage lines up with the render of another.
     {"convention": "pytorch3d-look-at", "fov": 60.0, "image_size": 128,
      "views": [{"dist": 2.7, "elev": 0.0, "azim": -180.0, "mask": "masks/000.png",
                 "image": "images/000.png"}, ...]}
+
+It is the heart of the object folder (``docs/object_folder.md``, ``data/object_views.py``).
 """
 
 from __future__ import annotations
