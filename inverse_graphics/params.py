@@ -98,6 +98,7 @@ SCHEMA: dict[str, dict] = {
         "steps": POS_INT,
         "batch": POS_INT,
         "lr": POS_FLOAT,
+        "width": POS_INT,
         "seed": Field(int, min=0),
     },
     "gan": {

@@ -6,6 +6,7 @@ with the project's own loop (``inverse_graphics.gan``). The run is resumable: re
 interruption, or with a larger ``--kimg`` to train further. ``--export`` writes the shipped checkpoint.
 
     python scripts/train_base_gan.py --out runs/base-gan --kimg 200
+    python scripts/train_base_gan.py --out runs/base-gan --kimg 5000 --batch 64 --snapshot-kimg 20 --minutes 7.5
     python scripts/train_base_gan.py --out runs/base-gan --export assets/gan/base-64.pt
 """
 
@@ -15,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -23,11 +24,10 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from inverse_graphics.gan.checkpoint import load_snapshot, save_snapshot  # noqa: E402
+from inverse_graphics.gan.checkpoint import load_snapshot, read_snapshot, save_snapshot  # noqa: E402
 from inverse_graphics.gan.dataset import load_training_images  # noqa: E402
 from inverse_graphics.gan.session import run_training  # noqa: E402
 from inverse_graphics.gan.train import NetworkConfig, TrainSettings  # noqa: E402
-from stages.synth import write_training_set  # noqa: E402
 
 BROAD_SET = dict(seed=100000, num_cars=1000, images_per_car=8, resolution=64,
                  camera=dict(dist=2.7, fov=60.0, elev_min=0.0, elev_max=30.0))
@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="run folder (dataset, snapshot, curves, grids)")
     parser.add_argument("--kimg", type=float, default=200.0, help="train until this many thousand images")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
+    parser.add_argument("--batch", type=int, default=32, help="minibatch (64 suits a GPU)")
+    parser.add_argument("--snapshot-kimg", type=float, default=5.0, help="snapshot + sample grid every N kimg")
+    parser.add_argument("--minutes", type=float, help="wall-clock budget: stop at the last snapshot that fits")
     parser.add_argument("--export", type=Path, help="write the shipped checkpoint from the run's snapshot and stop")
     args = parser.parse_args()
     snapshot = args.out / "snapshot.pt"
@@ -54,17 +57,34 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dataset = args.out / "dataset" / "cars-64.zip"
     if not dataset.is_file():
+        from stages.synth import write_training_set  # renders with the project's rasterizer (needs the kernel)
+
         t0 = time.perf_counter()
         dataset.parent.mkdir(parents=True, exist_ok=True)
         stats = write_training_set(BROAD_SET, dataset)
         print(f"rendered the broad set: {BROAD_SET['num_cars']} cars x {BROAD_SET['images_per_car']} views "
               f"in {time.perf_counter() - t0:.0f} s; styles {stats['styles']}")
     data = load_training_images(dataset)
-    settings = TrainSettings(kimg=args.kimg, batch=32, snapshot_kimg=5.0, tick_kimg=1.0, ada_kimg=500.0, seed=0)
+    settings = TrainSettings(kimg=args.kimg, batch=args.batch, snapshot_kimg=args.snapshot_kimg, tick_kimg=1.0,
+                             ada_kimg=500.0, seed=0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     (args.out / "recipe.json").write_text(json.dumps({"broad_set": BROAD_SET, "config": asdict(CONFIG),
-                                                       "settings": asdict(settings)}, indent=2) + "\n")
-    run_training(data, CONFIG, settings, args.out, device, progress=tqdm)
+                                                       "settings": asdict(settings), "device": str(device)},
+                                                      indent=2) + "\n")
+    if args.minutes is None:
+        run_training(data, CONFIG, settings, args.out, device, progress=tqdm)
+        return
+    # Under a wall-clock budget, train one snapshot interval at a time; each call resumes from the snapshot the
+    # last one wrote, which continues exactly as one uninterrupted run would (the loop re-derives its random
+    # streams at every snapshot).
+    deadline, chunk_seconds = time.perf_counter() + args.minutes * 60, 0.0
+    nimg = int(read_snapshot(args.out / "snapshot.pt")["nimg"]) if (args.out / "snapshot.pt").is_file() else 0
+    while nimg < args.kimg * 1000 and time.perf_counter() + chunk_seconds < deadline:
+        t0 = time.perf_counter()
+        target = min(args.kimg, (nimg // int(args.snapshot_kimg * 1000) + 1) * args.snapshot_kimg)
+        state = run_training(data, CONFIG, replace(settings, kimg=target), args.out, device)
+        nimg, chunk_seconds = state.nimg, time.perf_counter() - t0
+        print(f"{nimg / 1000:.0f} kimg, {chunk_seconds / args.snapshot_kimg:.2f} s/kimg", flush=True)
 
 
 if __name__ == "__main__":

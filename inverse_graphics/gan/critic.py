@@ -38,6 +38,7 @@ class CarCritic(torch.nn.Module):
                  feature_dim: int = 256):        # Size of the pooled feature vector.
         super().__init__()
         self.resolution, self.num_objects, self.num_features = resolution, num_objects, feature_dim
+        self.width = width
         layers, ch, size = [], 3, resolution
         out = width
         while size > 4:
@@ -87,9 +88,10 @@ def pose_error_deg(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class CriticSettings:
-    steps: int = 1500
+    steps: int = 800
     batch: int = 64
     lr: float = 2e-3
+    width: int = 32                    # channels of the first block (doubling per block, max 256)
     seed: int = 0
     identity_weight: float = 0.5       # weight of the identity cross-entropy beside the pose MSE
     val_fraction: float = 0.1          # objects held out to measure the pose error
@@ -110,7 +112,7 @@ def train_critic(data: TrainingImages, settings: CriticSettings = CriticSettings
     train_index, val_index = torch.nonzero(~is_val).flatten(), torch.nonzero(is_val).flatten()
     remap = {int(o): i for i, o in enumerate(torch.unique(objects[train_index]).tolist())}
     ids = torch.tensor([remap.get(int(o), -1) for o in objects.tolist()])
-    critic = CarCritic(data.resolution, num_objects=len(remap))
+    critic = CarCritic(data.resolution, num_objects=len(remap), width=settings.width)
     optimizer = torch.optim.Adam(critic.parameters(), lr=settings.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.lr, total_steps=settings.steps)
     bar = progress(range(settings.steps), desc="train_critic", unit="step") if progress else range(settings.steps)
@@ -146,7 +148,7 @@ def predict_pose_error(critic: CarCritic, images: torch.Tensor, poses: torch.Ten
 
 def save_critic(path: str | os.PathLike, critic: CarCritic, metrics: dict | None = None) -> None:
     payload = {"format": CRITIC_FORMAT, "resolution": critic.resolution, "num_objects": critic.num_objects,
-               "state": critic.state_dict(), "metrics": metrics or {}}
+               "width": critic.width, "state": critic.state_dict(), "metrics": metrics or {}}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -161,7 +163,7 @@ def load_critic(path: str | os.PathLike, device: torch.device | str = "cpu") -> 
         raise UserError(f"{path}: not a readable critic checkpoint ({' '.join(str(exc).split())[:200]})") from None
     if not isinstance(payload, dict) or payload.get("format") != CRITIC_FORMAT:
         raise UserError(f"{path}: not a car critic checkpoint (expected format {CRITIC_FORMAT!r})")
-    critic = CarCritic(payload["resolution"], payload["num_objects"])
+    critic = CarCritic(payload["resolution"], payload["num_objects"], payload.get("width", 32))
     critic.load_state_dict(payload["state"])
     return critic.to(device).eval().requires_grad_(False)
 

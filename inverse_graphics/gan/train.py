@@ -222,6 +222,8 @@ def train(
     state.G_ema.to(device).eval()
     if state.opt_G is None:
         make_optimizers(state, settings)
+    for opt in (state.opt_G, state.opt_D):  # a resumed optimiser's moments follow its parameters to the device
+        opt.load_state_dict(opt.state_dict())
     if state.augment is not None:
         state.augment.p.fill_(settings.augment_p if settings.augment != "none" and state.nimg == 0
                               else float(state.augment.p))
