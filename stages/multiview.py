@@ -19,10 +19,12 @@ Outputs::
     <out>/run.json          what produced them (generator and its kimg, segmenter, settings)
     <objects>               the per-object rows
 
-The mask figures need a segmenter (``--segmenter``, the train_segmenter folder): each synthesised view is cut out
-and compared with the ground-truth mask of the same car at the same camera (``<obj>/rig/`` written by synth);
+The mask figures cut each synthesised view out with a segmenter (``--segmenter``, the train_segmenter folder) and
+compare it with the ground-truth mask of the same car at the same camera (``<obj>/rig/`` written by synth);
 ``hull_consistency_iou`` carves the visual hull of the views' masks as in train_gan. Without a segmenter folder
-those figures are left out (the stage says so), never replaced by a stand-in.
+the views are cut out by background subtraction (``inverse_graphics/multiview/background.py``, synth-style scenes
+only); ``run.json`` says which, and ``background_mask_iou_truth`` (the same method on synth's own renders against
+their masks) tells how far that measuring tool itself can be trusted.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from inverse_graphics.data.object_views import load_object_masks
+from inverse_graphics.data.object_views import load_object_masks, write_object_folder
 from inverse_graphics.device import pick_device
 from inverse_graphics.errors import UserError
 from inverse_graphics.gan.checkpoint import load_generator, load_official_pickle, load_snapshot, read_snapshot
@@ -43,8 +45,9 @@ from inverse_graphics.gan.critic import load_critic, pose_error_deg, pose_to_ang
 from inverse_graphics.gan.metrics import hull_consistency_iou
 from inverse_graphics.gan.session import pose_labels
 from inverse_graphics.io_utils import atomic_dir, write_json
+from inverse_graphics.multiview.background import background_masks
 from inverse_graphics.multiview.distance import build_distance
-from inverse_graphics.multiview.io import find_inputs, read_input_image, to_hwc, write_object_folder
+from inverse_graphics.multiview.io import find_inputs, read_input_image, to_hwc
 from inverse_graphics.multiview.projector import (ProjectSettings, TuneSettings, pivotal_tuning, project,
                                                   w_statistics, with_noise)
 from inverse_graphics.multiview.scores import mask_iou, psnr, ssim
@@ -183,8 +186,10 @@ def main(args) -> None:
     segment = load_segment_fn(args.segmenter, device)
     rig = ring_rig(section["rig"]["views"], tuple(section["rig"]["elevations"]), camera["dist"], G.img_resolution,
                    camera["fov"])
+    mask_source = str(args.segmenter)
     if segment is None:
-        print(f"multiview: no segmenter at {args.segmenter}: view_mask_iou and hull_consistency_iou are not measured")
+        mask_source = "background subtraction (inverse_graphics/multiview/background.py)"
+        print(f"multiview: no segmenter at {args.segmenter}: the views' masks come from background subtraction")
 
     t0 = time.perf_counter()
     w_stats = w_statistics(G, settings.w_avg_samples, settings.seed, settings.elev_range)
@@ -223,7 +228,7 @@ def main(args) -> None:
                 if projection.pose is not None:
                     row["input_pose_error_deg"] = float(pose_error_deg(projection.pose.cpu(), truth))
                 row["critic_pose_error_deg"] = float(pose_error_deg(pose_init.cpu(), truth))
-            masks = segment(views) >= 0.5 if segment is not None else None
+            masks = segment(views) >= 0.5 if segment is not None else background_masks(views)
             gt_views = None
             if src.gt_views is not None:
                 gt_masks, gt_rig = load_object_masks(src.gt_views, G.img_resolution)
@@ -232,18 +237,18 @@ def main(args) -> None:
                                                          G.img_resolution)[0]
                                         for k, f in enumerate(gt_rig.files or [{}] * len(gt_rig))])
                 row["view_psnr_mean"] = float(np.mean([psnr(v[None], g[None]) for v, g in zip(views, gt_views)]))
-                if masks is not None:
-                    ious = mask_iou(masks, gt_masks)
-                    row["view_mask_iou_mean"] = float(ious.mean())
-                    row["view_mask_iou_min"] = float(ious.min())
-            if masks is not None:
-                row["hull_consistency_iou"] = float(hull_consistency_iou(masks, rig).mean())
+                ious = mask_iou(masks, gt_masks)
+                row["view_mask_iou_mean"] = float(ious.mean())
+                row["view_mask_iou_min"] = float(ious.min())
+                if segment is None:
+                    row["background_mask_iou_truth"] = float(mask_iou(background_masks(gt_views), gt_masks).mean())
+            row["hull_consistency_iou"] = float(hull_consistency_iou(masks, rig).mean())
             rows[src.name] = row
             save_png(contact(target.cpu(), recon.cpu(), views, gt_views, rig), args.plots / f"{src.name}.png")
             write_curve(args.plots / f"{src.name}.csv", history)
             print(f"multiview: {src.name}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
         write_json(tmp / "run.json", generator_description(args.generator) | {
-            "inputs": len(rows), "segmenter": str(args.segmenter) if segment is not None else None,
+            "inputs": len(rows), "view_masks": mask_source,
             "critic": str(args.critic), "distance_terms": [t.name for t in distance.terms], "space": settings.space,
             "steps": settings.steps, "pti_steps": tune.steps, "rig_views": len(rig),
             "w_statistics_seconds": round(stats_seconds, 2), "device": device.type,

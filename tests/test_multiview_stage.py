@@ -92,12 +92,15 @@ def test_stage_writes_object_folders_and_metrics(tmp_path, monkeypatch, capsys):
         assert any(k.startswith("noise.") for k in latent.files)
     metrics = json.loads((tmp_path / "metrics/multiview.json").read_text())
     assert set(metrics) == {"projection_psnr", "projection_ssim", "input_pose_error_deg", "critic_pose_error_deg",
-                            "view_psnr_mean", "seconds_per_image"}
+                            "view_psnr_mean", "seconds_per_image", "view_mask_iou_mean", "view_mask_iou_min",
+                            "hull_consistency_iou", "background_mask_iou_truth"}
+    # no segmenter: the views' masks come from background subtraction, which recovers synth's own masks
+    assert metrics["background_mask_iou_truth"] > 0.9
     assert 0 <= metrics["input_pose_error_deg"] <= 180 and np.isfinite(metrics["projection_psnr"])
     objects = json.loads((tmp_path / "metrics/multiview_objects.json").read_text())
     assert list(objects) == ["car_000"]
     run = json.loads((tmp_path / "multiview/run.json").read_text())
-    assert run["generator_total_kimg"] == 0.0 and run["segmenter"] is None and run["steps"] == 6
+    assert run["generator_total_kimg"] == 0.0 and run["view_masks"].startswith("background subtraction") and run["steps"] == 6
     assert (tmp_path / "metrics/multiview/car_000.png").is_file()
     assert (tmp_path / "metrics/multiview/car_000.csv").read_text().startswith("step,")
 
@@ -111,6 +114,8 @@ def test_mask_figures_with_a_segmenter(tmp_path, monkeypatch):
     for key in ("view_mask_iou_mean", "view_mask_iou_min", "hull_consistency_iou"):
         assert 0.0 <= metrics[key] <= 1.0
     assert metrics["view_mask_iou_min"] <= metrics["view_mask_iou_mean"]
+    assert "background_mask_iou_truth" not in metrics  # a segmenter was given
+    assert json.loads((tmp_path / "multiview/run.json").read_text())["view_masks"] == "segmenter"
 
 
 def test_unconditional_generator_uses_view_anchors(tmp_path, monkeypatch, capsys):

@@ -5,7 +5,8 @@ and ``rig/``, the ground-truth views at the multiview rig, as ``synth`` writes h
 folder, a folder of image files, or one image file. Images are framed square (``crop``: centre square;
 ``letterbox``: the LSUN-car 4:3 framing of ``data/image_folder.py``) and resized (Lanczos) to the generator's size.
 
-Output: one object folder per input in the shared format (``docs/object_folder.md`` on the issue-9 branch):
+Output: one object folder per input in the shared format (``docs/object_folder.md``, written by
+``data/object_views.write_object_folder``):
 ``cameras.json`` of the rig with ``images/NNN.png``, ``input.png`` + ``input.json`` (the ESTIMATED camera of the
 input), plus ``recon.png`` (the generator's reconstruction of the input) and ``latent.npz``.
 """
@@ -13,7 +14,7 @@ input), plus ``recon.png`` (the generator's reconstruction of the input) and ``l
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,7 @@ from PIL import Image
 
 from ..data.image_folder import letterbox
 from ..errors import UserError
-from ..render.cameras import CameraRig, load_rig, save_rig
-from ..viz import save_png
+from ..render.cameras import CameraRig, load_rig
 
 INPUT_IMAGE, INPUT_RIG, GT_RIG_FOLDER = "input.png", "input.json", "rig"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -99,26 +99,3 @@ def read_input_image(path: str | os.PathLike, resolution: int, framing: str = "c
 def to_hwc(images: torch.Tensor) -> torch.Tensor:
     """``(N, 3, R, R)`` in [-1, 1] -> ``(N, R, R, 3)`` in [0, 1]."""
     return ((images.detach().cpu().float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1)
-
-
-def write_object_folder(folder: str | os.PathLike, rig: CameraRig, images: torch.Tensor | None = None,
-                        input_image: torch.Tensor | None = None, input_rig: CameraRig | None = None) -> CameraRig:
-    """One object folder: ``cameras.json`` naming ``images/NNN.png`` (``images: (N, S, S, 3)`` in [0, 1]),
-    ``input.png`` (``(H, W, 3)``) and ``input.json``. The same arguments as the shared writer
-    ``data/object_views.write_object_folder`` of the issue-9 branch, which replaces this function when it lands."""
-    folder = Path(folder)
-    files = ()
-    if images is not None:
-        if len(images) != len(rig):
-            raise ValueError(f"{folder}: {len(images)} images for {len(rig)} cameras")
-        files = tuple({"image": f"images/{k:03d}.png"} for k in range(len(rig)))
-    rig = replace(rig, files=files)
-    if input_image is not None:
-        save_png(input_image, folder / INPUT_IMAGE)
-    if input_rig is not None:
-        save_rig(folder / INPUT_RIG, input_rig)
-    save_rig(folder / "cameras.json", rig)
-    if images is not None:
-        for k, image in enumerate(images):
-            save_png(image, folder / files[k]["image"])
-    return rig
