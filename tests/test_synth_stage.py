@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from PIL import Image
 
@@ -66,6 +67,12 @@ def test_dvc_repro_then_status_clean_and_deterministic(tmp_path):
     assert load_rig(car / "input.json").image_size == 32 and (car / "mesh.obj").is_file()
     mask = np.asarray(Image.open(car / "masks/000.png"))
     assert Image.open(car / "masks/000.png").mode == "L" and set(np.unique(mask)) <= {0, 255} and mask.any()
+    # the same car at the multiview rig (the ground truth of stage multiview), at synth.resolution
+    mv_rig = yaml.safe_load((repo / "params.yaml").read_text())["multiview"]["rig"]
+    gt = load_rig(car / "rig/cameras.json")
+    assert len(gt) == mv_rig["views"] and gt.image_size == 32
+    assert sorted(set(gt.elev)) == pytest.approx(sorted(mv_rig["elevations"]))
+    assert all((car / "rig" / f["image"]).is_file() and (car / "rig" / f["mask"]).is_file() for f in gt.files)
 
     again = _tiny_repo(tmp_path / "again")
     _run(SYNTH_CMD, again)
