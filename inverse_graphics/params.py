@@ -185,6 +185,50 @@ SCHEMA: dict[str, dict] = {
         "val_every": POS_INT,
         "threads": POS_INT,
     },
+    "multiview": {
+        "input": STR,
+        "framing": Field(str, choices=("crop", "letterbox")),
+        "space": Field(str, choices=("w", "w+")),
+        "steps": POS_INT,
+        "lr": POS_FLOAT,
+        "lr_rampup": Field(float, min=0.0, max=1.0),
+        "lr_rampdown": Field(float, min=0.0, max=1.0),
+        "w_noise": NONNEG_FLOAT,
+        "w_noise_ramp": Field(float, min=0.0, max=1.0),
+        "noise_reg": NONNEG_FLOAT,
+        "optimize_noise": BOOL,
+        "w_avg_samples": Field(int, min=2),
+        "pose": {
+            "optimize": BOOL,
+            "lr": NONNEG_FLOAT,
+            "starts": POS_INT,
+            "start_steps": Field(int, min=0),
+            "elev_range": Field(list),
+        },
+        "distance": {
+            "pixel": WEIGHT,
+            "pixel_scales": Field(int, min=1, max=8),
+            "critic": WEIGHT,
+            "discriminator": WEIGHT,
+            "lpips": WEIGHT,
+            "lpips_vgg16": Field(str, nullable=True),
+            "lpips_linear": Field(str, nullable=True),
+        },
+        "pti": {
+            "steps": Field(int, min=0),
+            "lr": POS_FLOAT,
+            "locality": NONNEG_FLOAT,
+        },
+        "rig": {
+            "views": POS_INT,
+            "elevations": Field(list),
+        },
+        "anchors": Field(str, nullable=True),
+        "anchor_layers": Field(int, min=0),
+        "seed": Field(int, min=0),
+        "device": Field(str, choices=("auto", "cpu", "cuda")),
+        "threads": Field(int, min=0),
+    },
     "fit3d": {
         "target": STR,
         "seed": Field(int, min=0),
@@ -251,7 +295,39 @@ def validate(raw: Any, sections: list[str] | None = None) -> dict:
         if out["segment"]["eval_background"] in out["train_segmenter"]["backgrounds"]:
             raise UserError("params.yaml: segment.eval_background: must be a family not in "
                             "train_segmenter.backgrounds (the evaluation measures unseen backgrounds)")
+    if "multiview" in out:
+        _check_multiview(out["multiview"])
     return out
+
+
+def _numbers(key: str, value: list, length: int | None = None, lo: float = -90.0, hi: float = 90.0) -> None:
+    """A list of numbers in [lo, hi] (of ``length`` entries when given), else a one-line error naming ``key``."""
+    if (not value or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)
+            or (length is not None and len(value) != length)):
+        size = f"{length} numbers" if length is not None else "a non-empty list of numbers"
+        raise UserError(f"params.yaml: {key}: expected {size}, got {value!r}")
+    if any(not lo <= v <= hi for v in value):
+        raise UserError(f"params.yaml: {key}: angles must lie in [{lo}, {hi}] degrees, got {value!r}")
+
+
+def _check_multiview(section: dict) -> None:
+    _numbers("multiview.rig.elevations", section["rig"]["elevations"])
+    if section["rig"]["views"] < len(section["rig"]["elevations"]):
+        raise UserError("params.yaml: multiview.rig.views: fewer views than rings (one ring per elevation)")
+    _numbers("multiview.pose.elev_range", section["pose"]["elev_range"], length=2)
+    low, high = section["pose"]["elev_range"]
+    if low > high:
+        raise UserError(f"params.yaml: multiview.pose.elev_range: expected [low, high], got {[low, high]!r}")
+    if section["w_noise_ramp"] == 0 and section["w_noise"] > 0:
+        raise UserError("params.yaml: multiview.w_noise_ramp: must be > 0 when w_noise > 0")
+    if section["pose"]["starts"] > 1 and section["pose"]["start_steps"] >= section["steps"]:
+        raise UserError("params.yaml: multiview.pose.start_steps: must be < multiview.steps when pose.starts > 1")
+    distance = section["distance"]
+    if distance["lpips"] > 0 and not (distance["lpips_vgg16"] and distance["lpips_linear"]):
+        raise UserError("params.yaml: multiview.distance.lpips: needs multiview.distance.lpips_vgg16 and "
+                        "lpips_linear (local weight files; nothing is downloaded)")
+    if not any(distance[k] > 0 for k in ("pixel", "critic", "discriminator", "lpips")):
+        raise UserError("params.yaml: multiview.distance: every term has weight 0 (nothing to match)")
 
 
 def load_params(sections: list[str] | None = None, path: str | os.PathLike = "params.yaml") -> dict:

@@ -10,9 +10,9 @@ Outputs (every folder written whole through a temp sibling, then renamed; paths 
     --heldout/car_NNN/         object folders (docs/object_folder.md): mesh.obj (normalised GT),
                                input.png + input.json (its rig), cameras.json (tutorial views),
                                images/NNN.png, masks/NNN.png (L, 0/255); and params.json (the car)
-    --heldout/car_NNN/rig/     the same car at the multiview rig (``ring_rig``: 20 views, elevations 10 and 25,
-                               at ``synth.resolution``): cameras.json, images/, masks/ (the ground truth of
-                               ``multiview``'s views and the input of the ``oracle_rig`` fit)
+    --heldout/car_NNN/rig/     the same car at the multiview rig (params ``multiview.rig``: 20 views, elevations 10
+                               and 25, at ``synth.resolution``): cameras.json, images/, masks/ (the ground truth
+                               of ``multiview``'s views and the input of the ``oracle_rig`` fit)
     --metrics                  what a person compares: seconds, time split, images per second
     --info                     the configuration and counts beside them: cars, images, resolution, styles, faces
     --plots/*.png              train_samples.png, heldout_views.png
@@ -57,8 +57,6 @@ SAMPLE_SHEET = 64  # training images on the contact sheet
 # The renders are many small tensor ops: a second thread gains ~1.5x on an idle 2-core machine but
 # stalls OpenMP barriers (measured up to 50x slower) whenever another process holds a core.
 THREADS = 1
-# The multiview rig (issue 12 reads it from params multiview.rig; until that lands, its default here).
-RIG_VIEWS, RIG_ELEVATIONS, RIG_FOLDER = 20, (10.0, 25.0), "rig"
 
 
 def _torch_generator(rng: np.random.Generator) -> torch.Generator:
@@ -113,15 +111,22 @@ def write_heldout_car(cfg: dict, index: int, folder: Path) -> tuple[torch.Tensor
     images, masks = render_car(car, views, look)
     write_object_folder(folder, views, images=images, masks=masks, mesh=car.normalized(),
                         input_image=input_image[0], input_rig=input_rig)
-    rig = ring_rig(RIG_VIEWS, RIG_ELEVATIONS, cam["dist"], cfg["resolution"], cam["fov"])
-    rig_images, rig_masks = render_car(car, rig, look)
-    write_object_folder(folder / RIG_FOLDER, rig, images=rig_images, masks=rig_masks)
     write_json(folder / "params.json", dataclasses.asdict(params))
+    write_heldout_rig(cfg, car, look, folder / "rig")
     return images, masks
 
 
+def write_heldout_rig(cfg: dict, car, look, folder: Path) -> None:
+    """The car at the multiview rig's cameras (``cfg["rig"]``: views, elevations), same look, as an object folder."""
+    cam = cfg["camera"]
+    rig = ring_rig(cfg["rig"]["views"], tuple(cfg["rig"]["elevations"]), cam["dist"], cfg["resolution"], cam["fov"])
+    images, masks = render_car(car, rig, look)
+    write_object_folder(folder, rig, images=images, masks=masks)
+
+
 def main(args: argparse.Namespace) -> None:
-    cfg = load_params(["synth"])["synth"]
+    params = load_params(["synth", "multiview"])
+    cfg = {**params["synth"], "rig": params["multiview"]["rig"]}
     torch.set_num_threads(THREADS)
     start = time.perf_counter()
     res = cfg["resolution"]

@@ -87,10 +87,9 @@ def measure(G, critic, segmenter, inception, data, rig, cfg: dict) -> dict:
 
 def load_segmenter_fn(folder: Path, device: torch.device):
     """``images (N, 3, S, S) in [-1, 1] -> probabilities (N, S, S)`` from the train_segmenter output."""
-    from inverse_graphics.segment.weights import load_segmenter
+    from inverse_graphics.segment.weights import generator_image_segmenter
 
-    segmenter = load_segmenter(folder, device)
-    return lambda images: segmenter((images.to(device) + 1) / 2).cpu()
+    return generator_image_segmenter(folder, device)
 
 
 def main(args) -> None:

@@ -174,3 +174,20 @@ def test_segmenter_background_lists(raw):
     assert error_of(bad).startswith("params.yaml: train_segmenter.backgrounds: expected at least 1 item")
     raw["train_segmenter"]["backgrounds"] = ["noise", "scene"]  # the evaluation family may not be trained on
     assert error_of(raw).startswith("params.yaml: segment.eval_background: must be a family not in")
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda mv: mv.update(space="z"), "params.yaml: multiview.space: expected one of ['w', 'w+'], got 'z'"),
+    (lambda mv: mv["rig"].update(elevations=["low"]), "params.yaml: multiview.rig.elevations: expected a non-empty"),
+    (lambda mv: mv["rig"].update(elevations=[10.0, 95.0]), "params.yaml: multiview.rig.elevations: angles must lie"),
+    (lambda mv: mv["rig"].update(views=1), "params.yaml: multiview.rig.views: fewer views than rings"),
+    (lambda mv: mv["pose"].update(elev_range=[30.0, 0.0]), "params.yaml: multiview.pose.elev_range: expected [low, high]"),
+    (lambda mv: mv["pose"].update(elev_range=[0.0]), "params.yaml: multiview.pose.elev_range: expected 2 numbers"),
+    (lambda mv: mv["distance"].update(lpips=1.0), "params.yaml: multiview.distance.lpips: needs"),
+    (lambda mv: mv["distance"].update(pixel=0.0, critic=0.0), "params.yaml: multiview.distance: every term has weight 0"),
+    (lambda mv: mv.update(steps=0), "params.yaml: multiview.steps: must be >= 1"),
+    (lambda mv: mv["pose"].update(starts=2, start_steps=5000), "params.yaml: multiview.pose.start_steps: must be <"),
+])
+def test_bad_multiview_values(raw, edit, expected):
+    edit(raw["multiview"])
+    assert error_of(raw).startswith(expected)

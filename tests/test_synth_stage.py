@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from PIL import Image
 
@@ -72,13 +73,16 @@ def test_dvc_repro_then_status_clean_and_deterministic(tmp_path):
     assert load_rig(car / "input.json").image_size == 32 and (car / "mesh.obj").is_file()
     mask = np.asarray(Image.open(car / "masks/000.png"))
     assert Image.open(car / "masks/000.png").mode == "L" and set(np.unique(mask)) <= {0, 255} and mask.any()
-    rig_views = load_rig(car / "rig" / "cameras.json")  # the multiview rig: 20 views at the training resolution
-    assert len(rig_views) == 20 and rig_views.image_size == 32 and set(rig_views.elev) == {10.0, 25.0}
-    assert len(list((car / "rig" / "masks").iterdir())) == len(list((car / "rig" / "images").iterdir())) == 20
     figures = json.loads((repo / "metrics/synth.json").read_text())
     info = json.loads((repo / "metrics/synth_info.json").read_text())
     assert "total_seconds" in figures and not {"num_cars", "heldout", "styles", "resolution"} & set(figures)
     assert info["num_cars"] == 3 and info["num_images"] == 6 and info["heldout"] == 1
+    # the same car at the multiview rig (the ground truth of stage multiview), at synth.resolution
+    mv_rig = yaml.safe_load((repo / "params.yaml").read_text())["multiview"]["rig"]
+    gt = load_rig(car / "rig/cameras.json")
+    assert len(gt) == mv_rig["views"] and gt.image_size == 32
+    assert sorted(set(gt.elev)) == pytest.approx(sorted(mv_rig["elevations"]))
+    assert all((car / "rig" / f["image"]).is_file() and (car / "rig" / f["mask"]).is_file() for f in gt.files)
 
     again = _tiny_repo(tmp_path / "again")
     _run(SYNTH_CMD, again)

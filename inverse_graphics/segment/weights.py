@@ -126,3 +126,10 @@ def load_segmenter(spec: str | os.PathLike, device: torch.device | str = "cpu",
         return Segmenter(coco_net(config or NetConfig(refine=False)), device, source="coco")
     net, _ = load_checkpoint(spec)
     return Segmenter(net, device, source=str(checkpoint_file(spec)))
+
+
+def generator_image_segmenter(spec: str | os.PathLike, device: torch.device | str = "cpu"):
+    """The segmenter as the GAN stages use it: ``images (N, 3, S, S) in [-1, 1]`` (generator range) ->
+    car probabilities ``(N, S, S)`` on the CPU."""
+    segmenter = load_segmenter(spec, device)
+    return lambda images: segmenter((images.to(device) + 1) / 2).cpu()

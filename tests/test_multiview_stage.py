@@ -1,0 +1,164 @@
+"""Stage ``multiview`` end to end on a tiny generator and critic made here: the object-folder output, the metrics,
+the anchors path of an unconditional generator, and one-line errors for bad input."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from inverse_graphics.data.car_generator import build_car, render_car, sample_appearance, sample_car_params
+from inverse_graphics.gan.checkpoint import save_generator
+from inverse_graphics.gan.critic import CarCritic, save_critic
+from inverse_graphics.gan.train import NetworkConfig, build_networks
+from inverse_graphics.multiview.views import ViewAnchors, save_anchors
+from inverse_graphics.render.cameras import load_rig, random_rig, ring_rig, save_rig
+from inverse_graphics.viz import save_png
+from stages import multiview as stage
+from stages._runner import run_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+RES = 16
+VIEWS = 4
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: with the cores shared, OpenMP barriers of a second thread stall (see stages/synth.py)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def background_threshold_stand_in(images: torch.Tensor) -> torch.Tensor:
+    """TEST STAND-IN for the segmenter (issue 10): pixels that differ from the image's left/right border colour
+    in their row. Used only here, to exercise the mask figures' code path."""
+    border = torch.cat([images[..., :1], images[..., -1:]], dim=-1).mean(dim=-1, keepdim=True)
+    return ((images - border).abs().amax(dim=1) > 0.15).float()
+
+
+def _setup(root, pose_input: str = "synthesis", **multiview) -> list[str]:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["multiview"].update(steps=6, w_avg_samples=64, rig={"views": VIEWS, "elevations": [10.0, 25.0]},
+                               **multiview)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    config = NetworkConfig(resolution=RES, z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=32,
+                           label_dim=3 if pose_input != "none" else 0, pose_input=pose_input,
+                           pair_discriminator=False)
+    save_generator(root / "gan/generator.pt", build_networks(config).G_ema, config, {"total_kimg": 0.0})
+    torch.manual_seed(0)
+    save_critic(root / "critic/critic.pt", CarCritic(RES).eval())
+    # one held-out car as synth writes it: input.png + input.json, rig/ with the views at the multiview rig
+    rng = np.random.default_rng(3)
+    car, look = build_car(sample_car_params(rng)), sample_appearance(rng, 1)
+    obj = root / "heldout/car_000"
+    input_rig = random_rig(1, torch.Generator().manual_seed(0), image_size=RES)
+    image, _ = render_car(car, input_rig, look)
+    save_png(image[0], obj / "input.png")
+    save_rig(obj / "input.json", input_rig)
+    rig = ring_rig(VIEWS, (10.0, 25.0), params["synth"]["camera"]["dist"], RES, params["synth"]["camera"]["fov"])
+    files = tuple({"image": f"images/{k:03d}.png", "mask": f"masks/{k:03d}.png"} for k in range(VIEWS))
+    images, masks = render_car(car, rig, look)
+    save_rig(obj / "rig/cameras.json", replace(rig, files=files))
+    for k in range(VIEWS):
+        save_png(images[k], obj / "rig" / files[k]["image"])
+        save_png(masks[k], obj / "rig" / files[k]["mask"])
+    return ["--input", "heldout", "--generator", "gan/generator.pt", "--critic", "critic/critic.pt",
+            "--segmenter", "segmenter", "--out", "multiview", "--metrics", "metrics/multiview.json",
+            "--objects", "metrics/multiview_objects.json", "--plots", "metrics/multiview"]
+
+
+def test_stage_writes_object_folders_and_metrics(tmp_path, monkeypatch, capsys):
+    argv = _setup(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    run_stage("multiview", stage.main, stage.PATHS, argv)
+    assert "no segmenter" in capsys.readouterr().out
+    obj = tmp_path / "multiview/car_000"
+    rig = load_rig(obj / "cameras.json")
+    assert len(rig) == VIEWS and rig.image_size == RES
+    assert [f["image"] for f in rig.files] == [f"images/{k:03d}.png" for k in range(VIEWS)]
+    assert sorted(p.name for p in (obj / "images").iterdir()) == [f"{k:03d}.png" for k in range(VIEWS)]
+    assert Image.open(obj / "images/000.png").size == (RES, RES)
+    for name in ("input.png", "input.json", "recon.png", "latent.npz"):
+        assert (obj / name).is_file(), name
+    assert len(load_rig(obj / "input.json")) == 1
+    with np.load(obj / "latent.npz") as latent:
+        assert latent["ws"].shape[0] == 1 and latent["w"].shape == (1, 16) and latent["pose"].shape == (1, 3)
+        assert any(k.startswith("noise.") for k in latent.files)
+    metrics = json.loads((tmp_path / "metrics/multiview.json").read_text())
+    assert set(metrics) == {"projection_psnr", "projection_ssim", "input_pose_error_deg", "critic_pose_error_deg",
+                            "view_psnr_mean", "seconds_per_image", "view_mask_iou_mean", "view_mask_iou_min",
+                            "hull_consistency_iou", "background_mask_iou_truth"}
+    # no segmenter: the views' masks come from background subtraction, which recovers synth's own masks
+    assert metrics["background_mask_iou_truth"] > 0.9
+    assert 0 <= metrics["input_pose_error_deg"] <= 180 and np.isfinite(metrics["projection_psnr"])
+    objects = json.loads((tmp_path / "metrics/multiview_objects.json").read_text())
+    assert list(objects) == ["car_000"]
+    run = json.loads((tmp_path / "multiview/run.json").read_text())
+    assert run["generator_total_kimg"] == 0.0 and run["view_masks"].startswith("background subtraction") and run["steps"] == 6
+    assert (tmp_path / "metrics/multiview/car_000.png").is_file()
+    assert (tmp_path / "metrics/multiview/car_000.csv").read_text().startswith("step,")
+
+
+def test_mask_figures_with_a_segmenter(tmp_path, monkeypatch):
+    argv = _setup(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(stage, "load_segment_fn", lambda folder, device: background_threshold_stand_in)
+    run_stage("multiview", stage.main, stage.PATHS, argv)
+    metrics = json.loads((tmp_path / "metrics/multiview.json").read_text())
+    for key in ("view_mask_iou_mean", "view_mask_iou_min", "hull_consistency_iou"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["view_mask_iou_min"] <= metrics["view_mask_iou_mean"]
+    assert "background_mask_iou_truth" not in metrics  # a segmenter was given
+    assert json.loads((tmp_path / "multiview/run.json").read_text())["view_masks"] == "segmenter"
+
+
+def test_unconditional_generator_uses_view_anchors(tmp_path, monkeypatch, capsys):
+    argv = _setup(tmp_path, pose_input="none", anchors="anchors.npz", anchor_layers=2)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:  # no anchors file yet: one line naming it
+        run_stage("multiview", stage.main, stage.PATHS, argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: anchors.npz: view anchors file not found")
+    from inverse_graphics.gan.checkpoint import load_generator
+
+    G = load_generator(tmp_path / "gan/generator.pt")
+    rig = ring_rig(VIEWS, (10.0, 25.0), image_size=RES)
+    ws = G.mapping(torch.randn(VIEWS, G.z_dim, generator=torch.Generator().manual_seed(0)), None)
+    save_anchors(tmp_path / "anchors.npz", ViewAnchors(ws, rig.azim, rig.elev))
+    run_stage("multiview", stage.main, stage.PATHS, argv)
+    assert len(list((tmp_path / "multiview/car_000/images").iterdir())) == VIEWS
+    metrics = json.loads((tmp_path / "metrics/multiview.json").read_text())
+    # no camera input to search: the estimate is the critic's reading
+    assert metrics["input_pose_error_deg"] == pytest.approx(metrics["critic_pose_error_deg"], abs=1e-4)
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing_input"])
+def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys, damage):
+    argv = _setup(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    if damage == "corrupt":
+        (tmp_path / "heldout/car_000/input.png").write_bytes(b"\x89PNG broken")
+        expected = "error: heldout/car_000/input.png: not a readable image"
+    else:
+        argv[argv.index("heldout")] = "nowhere"
+        expected = "error: nowhere: input not found"
+    with pytest.raises(SystemExit) as info:
+        run_stage("multiview", stage.main, stage.PATHS, argv)
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # the lines above it are progress bars
+    assert info.value.code == 2 and err.startswith(expected)
+    assert not (tmp_path / "multiview").exists()  # nothing half-written
+
+
+def test_bad_multiview_param_stops_before_any_work(tmp_path, monkeypatch, capsys):
+    argv = _setup(tmp_path, space="z")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        run_stage("multiview", stage.main, stage.PATHS, argv)
+    assert "params.yaml: multiview.space: expected one of ['w', 'w+'], got 'z'" in capsys.readouterr().err
