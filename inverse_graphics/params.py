@@ -158,7 +158,6 @@ SCHEMA: dict[str, dict] = {
         },
     },
     "segment": {
-        "input": STR,
         "arch": Field(str, choices=("mobilenet_v3_large", "resnet50")),
         "weights": STR,
         "input_size": Field(int, min=16, max=1024),

@@ -1,21 +1,28 @@
 """Stage ``segment``: car masks for every view of every object folder (params ``segment``).
 
-    python -m stages.segment --input data/heldout --eval data/heldout --model models/segmenter \\
-        --out data/silhouettes --metrics metrics/segment.json --objects metrics/segment_objects.json \\
-        --plots metrics/segment --info metrics/segment_info.json
+    python -m stages.segment --input data/heldout --views rig --eval data/heldout --model models/segmenter \\
+        --out data/silhouettes/heldout_rig --metrics metrics/segment_heldout_rig.json \\
+        --objects metrics/segment_heldout_rig_objects.json --plots metrics/segment/heldout_rig \\
+        --info metrics/segment_heldout_rig_info.json
 
-``--input``: a folder of object folders (``cameras.json`` + images), one object folder, or a plain
-folder of pictures. Each view's mask has the view's own resolution; post-processing (threshold,
+``dvc.yaml`` runs it once per source of views (``foreach``). ``--input``: a folder of object folders
+(``cameras.json`` + images), one object folder, or a plain folder of pictures; ``--views`` as in
+``fit_mesh``: object ``<obj>``'s views are in ``<input>/<obj>/<views>/`` (``.``: the object folder
+itself, any input kind; ``rig``: ``synth``'s held-out renders at the multiview rig). Each view's mask has the view's own resolution; post-processing (threshold,
 largest connected component, hole filling) follows ``segment``. ``<out>/<obj>/`` gets ``images/``
 (copies of the inputs), ``masks/NNN.png`` (L, 0/255) and ``cameras.json`` listing both, the object
 folder ``fit_mesh`` reads. A view whose mask comes out empty is left out of ``cameras.json``, named in
-``--objects`` and counted in ``--metrics``; the other views are still written.
+``--objects`` and counted in ``--metrics``; the other views are still written. When every input view
+has a ground-truth mask (``synth``'s held-out cars), ``input_mask_iou_mean`` / ``input_mask_iou_min``
+score the masks written against it (IoU per view, then mean / min over views).
 
 ``--eval``: object folders with ground-truth ``masks/`` (``synth``'s held-out cars): their views pasted
 over ``segment.eval_background`` backgrounds (a family the segmenter was not trained on) give
 ``mask_iou_mean`` / ``mask_iou_min`` at the views' resolution and at 64 px (``*_64px``: the pictures
 area-downsampled, the resolution of the generator's views). ``images_per_second``: input views
-segmented per second (network + post-processing, files excluded).
+segmented per second (network + post-processing, files excluded). ``--eval none`` skips the
+evaluation (its figures and ``eval_overlay.png`` are then absent): it measures the network, not the
+input, so ``dvc.yaml`` runs it in one ``foreach`` item only.
 
 Pictures in ``--plots``: ``<obj>_overlay.png`` (mask outline over every input view) and
 ``eval_overlay.png`` (the evaluation composites, worst views first). ``--info``: the set-up and the
@@ -47,12 +54,14 @@ from inverse_graphics.viz import save_png
 from stages._runner import run_stage
 
 CHAIN_RESOLUTION = 64  # the generator's view size: evaluation is also reported there
+NO_EVAL = "none"  # --eval none: no evaluation on unseen backgrounds
 CONTEXT_FAMILIES = ("gradient",)  # synth's own kind of background, reported in --info beside the unseen family
 
 
 PATHS = {
-    "input": "object folders, one object folder, or pictures (${segment.input})",
-    "eval": "object folders with ground-truth masks (synth's held-out cars)",
+    "input": "object folders, one object folder, or pictures",
+    "views": "sub-folder of each object that holds its cameras.json + images ('.': the object folder itself)",
+    "eval": "object folders with ground-truth masks (synth's held-out cars), or 'none' to skip the evaluation",
     "model": "train_segmenter's model folder or checkpoint",
     "out": "output folder of object folders with masks",
     "metrics": "metrics JSON to write",
@@ -122,7 +131,8 @@ def main(args: argparse.Namespace) -> None:
     torch.set_num_threads(seg["threads"])
     device = pick_device(seg["device"])
     post = Postprocess(seg["threshold"], seg["largest_component"], seg["fill_holes"])
-    view_sets = find_view_sets(args.input)  # every input problem is reported before any work
+    view_sets = find_view_sets(args.input, args.views)  # every input problem is reported before any work
+    run_eval = args.eval != Path(NO_EVAL)
     net, info = load_checkpoint(args.model)
     segmenter = Segmenter(net, device, source=str(checkpoint_file(args.model)))
     trained_on = info.get("families", [])
@@ -130,13 +140,15 @@ def main(args: argparse.Namespace) -> None:
         raise UserError(f"params.yaml: segment.eval_background: {seg['eval_background']!r} was a training background "
                         f"of {checkpoint_file(args.model)} (trained on {trained_on}); pick a family it never saw")
 
-    summary, eval_rows, tiles = evaluate(segmenter, args.eval, seg["eval_background"], seg["eval_seed"], post)
-    # for context only: the same views over a training family at seeds training never drew
-    context = {f"{family} (a training family, unseen seeds)": evaluate(segmenter, args.eval, family,
-                                                                       seg["eval_seed"] + 1000, post)[0]
-               for family in CONTEXT_FAMILIES if family != seg["eval_background"]}
+    summary, eval_rows, tiles, context = {}, {}, [], {}
+    if run_eval:
+        summary, eval_rows, tiles = evaluate(segmenter, args.eval, seg["eval_background"], seg["eval_seed"], post)
+        # for context only: the same views over a training family at seeds training never drew
+        context = {f"{family} (a training family, unseen seeds)": evaluate(segmenter, args.eval, family,
+                                                                           seg["eval_seed"] + 1000, post)[0]
+                   for family in CONTEXT_FAMILIES if family != seg["eval_background"]}
 
-    per_object, empty, seconds, count = {}, [], 0.0, 0
+    per_object, empty, seconds, count, input_ious = {}, [], 0.0, 0, []
     with atomic_dir(args.out) as out_dir, atomic_dir(args.plots) as plot_dir:
         for views in view_sets:
             images = read_views(views)
@@ -152,22 +164,35 @@ def main(args: argparse.Namespace) -> None:
                    "mask_area_fraction_mean": float(np.mean([m.mean() for m in masks]))}
             if views.mask_paths is not None:  # the input carries ground truth (e.g. synth's held-out cars)
                 gt = [read_image(p)[..., 0] >= 128 for p in views.mask_paths]
-                row["input_mask_iou_mean"] = float(np.mean([ious(m[None], g[None])[0] for m, g in zip(masks, gt)]))
+                view_ious = [ious(m[None], g[None])[0] for m, g in zip(masks, gt)]
+                row["input_mask_iou_mean"] = float(np.mean(view_ious))
+                input_ious += view_ious
             per_object[views.name] = row
             save_png(overlay_sheet(images, masks, labels=[p.name for p in views.paths]), plot_dir / f"{views.name}_overlay.png")
-        save_png(overlay_sheet([t[2] for t in tiles], [t[3] for t in tiles], labels=[t[1] for t in tiles]),
-                 plot_dir / "eval_overlay.png")
+        if run_eval:
+            save_png(overlay_sheet([t[2] for t in tiles], [t[3] for t in tiles], labels=[t[1] for t in tiles]),
+                     plot_dir / "eval_overlay.png")
     write_json(args.info, {"segmenter": segmenter.source, "trained_on": trained_on,
                            "init": info.get("init"), "config": net.config.to_dict(),
+                           "input": args.input.as_posix(), "views": args.views.as_posix(),
+                           "eval": args.eval.as_posix() if run_eval else None,
                            "eval_background": seg["eval_background"], "eval_seed": seg["eval_seed"],
                            "eval_objects": eval_rows, "context": context, "threads": seg["threads"], "device": str(device)})
+    if input_ious and all(views.mask_paths is not None for views in view_sets):
+        summary |= {"input_mask_iou_mean": float(np.mean(input_ious)), "input_mask_iou_min": float(np.min(input_ious))}
     summary = {k: round(v, 4) for k, v in summary.items()}
     summary |= {"images_per_second": round(count / max(seconds, 1e-9), 1), "empty_views": len(empty)}
     write_json(args.metrics, summary)
     write_json(args.objects, per_object)
-    print(f"segment: {count} views of {len(view_sets)} objects, {summary['images_per_second']} images/s; "
-          f"evaluation on '{seg['eval_background']}' backgrounds: IoU mean {summary['mask_iou_mean']:.4f} "
-          f"min {summary['mask_iou_min']:.4f}" + (f"; empty masks: {', '.join(empty)}" if empty else ""))
+    where = args.input if args.views == Path(".") else args.input / "*" / args.views
+    line = f"segment: {count} views of {len(view_sets)} objects from {where}, " \
+           f"{summary['images_per_second']} images/s"
+    if "input_mask_iou_mean" in summary:
+        line += f"; IoU against the input's own masks: mean {summary['input_mask_iou_mean']:.4f}"
+    if run_eval:
+        line += (f"; evaluation on '{seg['eval_background']}' backgrounds: IoU mean {summary['mask_iou_mean']:.4f} "
+                 f"min {summary['mask_iou_min']:.4f}")
+    print(line + (f"; empty masks: {', '.join(empty)}" if empty else ""))
 
 
 if __name__ == "__main__":

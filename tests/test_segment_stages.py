@@ -20,14 +20,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cmd(repo: Path, stage: str) -> str:
-    """The stage's ``cmd`` from dvc.yaml with ``${section.key}`` filled in from the repo's params.yaml."""
-    cmd = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["cmd"]
+    """The stage's ``cmd`` from dvc.yaml with ``${section.key}`` filled in from the repo's params.yaml;
+    ``stage@key`` is a ``foreach`` item (``${key}``, ``${item.x}``)."""
+    name, _, key = stage.partition("@")
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][name]
     params = yaml.safe_load((repo / "params.yaml").read_text())
+    if key:
+        params = {**params, "key": key, "item": spec["foreach"][key]}
+        spec = spec["do"]
+    cmd = spec["cmd"]
 
     def lookup(match):
         value = params
-        for key in match.group(1).split("."):
-            value = value[key]
+        for part in match.group(1).split("."):
+            value = value[part]
         return str(value)
 
     return re.sub(r"\$\{([^}]+)\}", lookup, cmd)
@@ -55,7 +61,7 @@ def repo(tmp_path_factory) -> Path:
     params["train_segmenter"].update(steps=2, batch_size=4, val_cars=1, val_every=1)
     params["segment"].update(input_size=32, threshold=0.0)  # an untrained net: keep every mask non-empty
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for stage in ("synth", "train_segmenter", "segment"):
+    for stage in ("synth", "train_segmenter", "segment@heldout_rig"):
         _run(dest, _cmd(dest, stage))
     return dest
 
@@ -75,22 +81,61 @@ def test_train_segmenter_outputs(repo):
 
 
 def test_segment_writes_object_folders(repo):
-    out = repo / "data/silhouettes/car_001"
-    rig, source = load_rig(out / "cameras.json"), load_rig(repo / "data/heldout/car_001/cameras.json")
-    assert rig == source and len(rig) == 3
+    """dvc.yaml's heldout_rig item: every held-out car's rig/ views -> data/silhouettes/heldout_rig/<car>/."""
+    out = repo / "data/silhouettes/heldout_rig/car_001"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["car_000", "car_001"]
+    rig, source = load_rig(out / "cameras.json"), load_rig(repo / "data/heldout/car_001/rig/cameras.json")
+    assert rig == source and len(rig) == 20  # every camera kept, as synth wrote it (the multiview rig)
     for i, files in enumerate(rig.files):
         assert files == {"image": f"images/{i:03d}.png", "mask": f"masks/{i:03d}.png"}
         mask = Image.open(out / files["mask"])
-        assert mask.mode == "L" and mask.size == (48, 48) and set(np.unique(np.asarray(mask))) <= {0, 255}
-        assert (out / files["image"]).read_bytes() == (repo / "data/heldout/car_001" / files["image"]).read_bytes()
-    metrics = json.loads((repo / "metrics/segment.json").read_text())
+        assert mask.mode == "L" and mask.size == (32, 32) and set(np.unique(np.asarray(mask))) <= {0, 255}
+        assert (out / files["image"]).read_bytes() == (repo / "data/heldout/car_001/rig" / files["image"]).read_bytes()
+    metrics = json.loads((repo / "metrics/segment_heldout_rig.json").read_text())
     assert set(metrics) == {"mask_iou_mean", "mask_iou_min", "mask_iou_mean_64px", "mask_iou_min_64px",
-                            "images_per_second", "empty_views"}
+                            "input_mask_iou_mean", "input_mask_iou_min", "images_per_second", "empty_views"}
     assert 0 <= metrics["mask_iou_min"] <= metrics["mask_iou_mean"] <= 1 and metrics["images_per_second"] > 0
-    assert (repo / "metrics/segment/car_000_overlay.png").is_file()
-    assert (repo / "metrics/segment/eval_overlay.png").is_file()
-    info = json.loads((repo / "metrics/segment_info.json").read_text())
+    assert 0 <= metrics["input_mask_iou_min"] <= metrics["input_mask_iou_mean"] <= 1
+    assert (repo / "metrics/segment/heldout_rig/car_000_overlay.png").is_file()
+    assert (repo / "metrics/segment/heldout_rig/eval_overlay.png").is_file()
+    info = json.loads((repo / "metrics/segment_heldout_rig_info.json").read_text())
     assert info["eval_background"] == "scene" and "scene" not in info["trained_on"]
+    assert (info["input"], info["views"], info["eval"]) == ("data/heldout", "rig", "data/heldout")
+
+
+def test_segmented_folders_are_fit_mesh_input(repo):
+    """fit_mesh's reader takes segment's output as it takes the ground truth: same cameras, masks at the
+    views' resolution."""
+    import torch
+
+    from inverse_graphics.data.object_views import find_objects, load_object_masks
+
+    objects = find_objects(repo / "data/silhouettes/heldout_rig")
+    assert [o.name for o in objects] == ["car_000", "car_001"]
+    masks, rig = load_object_masks(objects[0], 32)
+    gt_masks, gt_rig = load_object_masks(repo / "data/heldout/car_000/rig", 32)
+    assert masks.shape == gt_masks.shape == (20, 32, 32) and rig == gt_rig
+    assert set(torch.unique(masks).tolist()) <= {0.0, 1.0}
+
+
+def test_segment_views_flag_and_no_eval(repo, tmp_path):
+    """--views names a sub-folder of each object; --eval none skips the evaluation and its figures."""
+    data = tmp_path / "src"
+    shutil.copytree(repo / "data/heldout/car_000/rig", data / "blob" / "rig")
+    (data / "no_rig").mkdir()  # not an object at these views: skipped
+    cmd = _cmd(repo, "segment@heldout_rig").replace("--input data/heldout", f"--input {data}")
+    cmd = cmd.replace("--eval data/heldout", "--eval none")
+    cmd = re.sub(r"--(out|metrics|objects|plots|info) (\S+)", lambda m: f"--{m[1]} {tmp_path / m[1]}", cmd)
+    _run(repo, cmd)
+    assert load_rig(tmp_path / "out/blob/cameras.json") == load_rig(data / "blob/rig/cameras.json")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["blob"]
+    metrics = json.loads((tmp_path / "metrics").read_text())
+    assert set(metrics) == {"input_mask_iou_mean", "input_mask_iou_min", "images_per_second", "empty_views"}
+    assert not (tmp_path / "plots/eval_overlay.png").exists() and (tmp_path / "plots/blob_overlay.png").is_file()
+    assert json.loads((tmp_path / "info").read_text())["eval"] is None
+    result = _run(repo, cmd.replace("--views rig", "--views views"), check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {data}: no object folders with views/cameras.json found"]
 
 
 def test_segment_bad_input_is_one_line(repo, tmp_path):
@@ -98,14 +143,14 @@ def test_segment_bad_input_is_one_line(repo, tmp_path):
     photos.mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photos / "a.png")
     (photos / "b.txt").write_text("not a picture")
-    cmd = re.sub(r"--input \S+", f"--input {photos}", _cmd(repo, "segment"))
+    cmd = re.sub(r"--views \S+", "--views .", re.sub(r"--input \S+", f"--input {photos}", _cmd(repo, "segment@heldout_rig")))
     result = _run(repo, cmd, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {photos / 'b.txt'}: not an image file "
                                                   f"(expected only .png, .jpg, .jpeg, .bmp, .webp files in {photos})"]
     (photos / "b.txt").unlink()
     (photos / "c.png").write_bytes(b"\x89PNG broken")
-    result = _run(repo, re.sub(r"--input \S+", f"--input {photos}", _cmd(repo, "segment")), check=False)
+    result = _run(repo, cmd, check=False)
     assert result.returncode == 2 and result.stderr.startswith(f"error: {photos / 'c.png'}: not a readable image")
 
 
@@ -123,7 +168,7 @@ def test_empty_mask_is_named_and_others_written(repo, monkeypatch, tmp_path):
     monkeypatch.setattr(stage, "segment_views", one_empty)
     monkeypatch.chdir(repo)
     out = tmp_path / "out"
-    args = _cmd(repo, "segment").split()[3:]  # after "python -m stages.segment"
+    args = _cmd(repo, "segment@heldout_rig").split()[3:]  # after "python -m stages.segment"
     args = [str(out) if prev == "--out" else a for prev, a in zip([""] + args, args)]
     args = [str(tmp_path / "objects.json") if prev == "--objects" else a for prev, a in zip([""] + args, args)]
     args = [str(tmp_path / "m.json") if prev == "--metrics" else a for prev, a in zip([""] + args, args)]
@@ -134,5 +179,7 @@ def test_empty_mask_is_named_and_others_written(repo, monkeypatch, tmp_path):
     assert objects["car_000"]["empty_views"] == ["car_000/001.png"]
     assert json.loads((tmp_path / "m.json").read_text())["empty_views"] == 2  # one per object
     rig = load_rig(out / "car_000" / "cameras.json")
-    assert len(rig) == 2 and [f["mask"] for f in rig.files] == ["masks/000.png", "masks/002.png"]
-    assert sorted(p.name for p in (out / "car_000" / "masks").iterdir()) == ["000.png", "002.png"]
+    kept = [i for i in range(20) if i != 1]
+    assert rig == load_rig(repo / "data/heldout/car_000/rig/cameras.json").subset(kept) and len(rig) == 19
+    assert [f["mask"] for f in rig.files] == [f"masks/{i:03d}.png" for i in kept]
+    assert sorted(p.name for p in (out / "car_000" / "masks").iterdir()) == [f"{i:03d}.png" for i in kept]

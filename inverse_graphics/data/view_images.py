@@ -7,6 +7,10 @@ Input kinds (``find_view_sets``):
 - one object folder (it holds ``cameras.json`` itself);
 - a plain folder of pictures (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``, ``.webp``), taken in name order.
 
+With ``views`` other than ``.``, only the first kind: object ``<folder>/<obj>`` has its views in
+``<folder>/<obj>/<views>/`` (e.g. ``rig``: ``synth``'s held-out renders at the multiview rig), and the
+view set is named ``<obj>``.
+
 Every failure is one ``UserError`` naming the file or folder: a missing or empty folder, a file
 that is not an image, an image PIL cannot decode, a count that differs from ``cameras.json``.
 """
@@ -58,8 +62,9 @@ def _check_images_only(folder: Path) -> list[Path]:
     return files
 
 
-def object_view_set(folder: Path) -> ViewSet:
-    """The views of one object folder (``cameras.json`` + its images, and ``masks/`` when present)."""
+def object_view_set(folder: Path, name: str | None = None) -> ViewSet:
+    """The views of one object folder (``cameras.json`` + its images, and ``masks/`` when present),
+    named ``name`` (default: the folder's name)."""
     rig = load_rig(folder / "cameras.json")
     names = [f.get("image", f"images/{i:03d}.png") for i, f in enumerate(rig.files)] if rig.files else \
         [f"images/{i:03d}.png" for i in range(len(rig))]
@@ -73,14 +78,19 @@ def object_view_set(folder: Path) -> ViewSet:
     masks = None
     if rig.files and all("mask" in f for f in rig.files) and all((folder / f["mask"]).is_file() for f in rig.files):
         masks = tuple(folder / f["mask"] for f in rig.files)
-    return ViewSet(folder.name, folder, paths, rig, masks)
+    return ViewSet(name or folder.name, folder, paths, rig, masks)
 
 
-def find_view_sets(folder: str | os.PathLike) -> list[ViewSet]:
-    """The view sets under ``folder`` (see the module docstring for the three kinds)."""
+def find_view_sets(folder: str | os.PathLike, views: str | os.PathLike = ".") -> list[ViewSet]:
+    """The view sets under ``folder`` (see the module docstring for the three kinds and ``views``)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: input folder not found")
+    if Path(views) != Path("."):
+        objects = sorted(p for p in folder.iterdir() if p.is_dir() and (p / views / "cameras.json").is_file())
+        if not objects:
+            raise UserError(f"{folder}: no object folders with {Path(views) / 'cameras.json'} found")
+        return [object_view_set(p / views, name=p.name) for p in objects]
     if (folder / "cameras.json").is_file():
         return [object_view_set(folder)]
     objects = sorted(p for p in folder.iterdir() if p.is_dir() and (p / "cameras.json").is_file())
