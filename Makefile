@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/fit3d_speed.py --quick
 	$(PY) benchmarks/synth_speed.py --quick
 	$(PY) benchmarks/segment_speed.py --quick
+	$(PY) benchmarks/gan_speed.py --quick
 	$(PY) benchmarks/fit_quality.py
 
 clean-venv:
