@@ -25,7 +25,8 @@ from inverse_graphics.viz import to_uint8
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_SYNTH = {"seed": 0, "num_cars": 3, "images_per_car": 2, "resolution": 32, "heldout": 2, "heldout_views": 3,
-              "heldout_resolution": 32, "camera": {"dist": 2.7, "fov": 60.0, "elev_min": 0.0, "elev_max": 30.0}}
+              "heldout_resolution": 32, "camera": {"dist": 2.7, "fov": 60.0, "elev_min": 0.0, "elev_max": 30.0},
+              "rig": {"views": 20, "elevations": [10.0, 25.0]}}  # multiview.rig
 
 
 def row(f05: float, f02: float = 0.5, chamfer: float = 0.002) -> dict:
