@@ -182,3 +182,16 @@ def test_training_runs_and_logs():
     assert [h["step"] for h in result.history] == [0, 1] and all(np.isfinite(h["loss"]) for h in result.history)
     assert [v["step"] for v in result.validation] == [1, 2] and 0 <= result.validation[-1]["val_iou_mean"] <= 1
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters())) and not net.training
+
+
+def test_train_settings_defaults_are_params_defaults():
+    """The library's defaults and params.yaml's train_segmenter say the same recipe (they drifted once)."""
+    from pathlib import Path
+
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())["train_segmenter"]
+    defaults = TrainSettings()
+    for key in ("steps", "batch_size", "lr", "weight_decay", "seed", "val_every", "aux_weight"):
+        assert getattr(defaults, key) == cfg[key], key
+    assert list(defaults.families) == cfg["backgrounds"]

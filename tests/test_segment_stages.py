@@ -48,6 +48,10 @@ def _run(repo: Path, cmd: str, check: bool = True) -> subprocess.CompletedProces
     return result
 
 
+def params_of(repo: Path) -> dict:
+    return yaml.safe_load((repo / "params.yaml").read_text())
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """A copy of the code with tiny params, after synth, train_segmenter and segment."""
@@ -76,7 +80,7 @@ def test_train_segmenter_outputs(repo):
     assert len((plots / "val_iou.csv").read_text().splitlines()) == 3  # header + 2 validations
     assert (plots / "curves.png").is_file() and (plots / "val_samples.png").is_file()
     info = json.loads((repo / "metrics/train_segmenter_info.json").read_text())
-    assert info["init"] == "scratch" and info["families"] == ["noise", "gradient", "texture", "shapes", "cars"]
+    assert info["init"] == "scratch" and info["families"] == params_of(repo)["train_segmenter"]["backgrounds"]
     assert info["train_images"] == 9 and info["val_images"] == 3
 
 
