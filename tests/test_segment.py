@@ -1,10 +1,12 @@
 """The segmenter library: COCO weights path, checkpoints, the exact ASPP shortcut, composites, clean-up."""
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from torchvision.models.segmentation import deeplabv3_mobilenet_v3_large
 
 from inverse_graphics.errors import UserError
@@ -186,10 +188,6 @@ def test_training_runs_and_logs():
 
 def test_train_settings_defaults_are_params_defaults():
     """The library's defaults and params.yaml's train_segmenter say the same recipe (they drifted once)."""
-    from pathlib import Path
-
-    import yaml
-
     cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())["train_segmenter"]
     defaults = TrainSettings()
     for key in ("steps", "batch_size", "lr", "weight_decay", "seed", "val_every", "aux_weight"):
