@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,11 +34,10 @@ from inverse_graphics.errors import UserError  # noqa: E402
 from inverse_graphics.gan.checkpoint import load_generator, read_snapshot  # noqa: E402
 from inverse_graphics.gan.critic import load_critic  # noqa: E402
 from inverse_graphics.gan.dataset import load_training_images  # noqa: E402
-from inverse_graphics.gan.session import run_training  # noqa: E402
 from inverse_graphics.gan.train import TrainSettings  # noqa: E402
 from inverse_graphics.params import load_params  # noqa: E402
 from inverse_graphics.render.cameras import ring_rig  # noqa: E402
-from scripts.train_base_gan import CONFIG  # noqa: E402
+from scripts.train_base_gan import CONFIG, train_within_budget  # noqa: E402
 from stages.train_gan import load_segmenter_fn, measure  # noqa: E402
 
 VARIANTS = {
@@ -53,16 +51,8 @@ def train(args) -> None:
     data = load_training_images(args.data)
     settings = TrainSettings(kimg=args.kimg, batch=args.batch, snapshot_kimg=args.snapshot_kimg, tick_kimg=1.0,
                              ada_kimg=500.0, seed=0)
-    run_dir = args.out / args.variant
-    deadline, chunk_seconds = time.perf_counter() + args.minutes * 60, 0.0
-    snapshot = run_dir / "snapshot.pt"
-    nimg = int(read_snapshot(snapshot)["nimg"]) if snapshot.is_file() else 0
-    while nimg < args.kimg * 1000 and time.perf_counter() + chunk_seconds < deadline:
-        t0 = time.perf_counter()
-        target = min(args.kimg, (nimg // int(args.snapshot_kimg * 1000) + 1) * args.snapshot_kimg)
-        state = run_training(data, VARIANTS[args.variant], replace(settings, kimg=target), run_dir, torch.device("cpu"))
-        nimg, chunk_seconds = state.nimg, time.perf_counter() - t0
-        print(f"{args.variant}: {nimg / 1000:.1f} kimg, {chunk_seconds / args.snapshot_kimg:.1f} s/kimg", flush=True)
+    train_within_budget(data, VARIANTS[args.variant], settings, args.out / args.variant, torch.device("cpu"),
+                        args.minutes, args.variant)
 
 
 def measure_all(args) -> None:

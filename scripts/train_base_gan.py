@@ -74,18 +74,25 @@ def main() -> None:
     if args.minutes is None:
         run_training(data, CONFIG, settings, args.out, device, progress=tqdm)
         return
-    # Under a wall-clock budget, train one snapshot interval at a time; each call resumes from the snapshot the
-    # last one wrote, which continues exactly as one uninterrupted run would (the loop re-derives its random
-    # streams at every snapshot).
-    deadline, chunk_seconds = time.perf_counter() + args.minutes * 60, 0.0
-    nimg = int(read_snapshot(args.out / "snapshot.pt")["nimg"]) if (args.out / "snapshot.pt").is_file() else 0
-    while nimg < args.kimg * 1000 and time.perf_counter() + chunk_seconds < deadline:
-        t0 = time.perf_counter()
-        target = min(args.kimg, (nimg // int(args.snapshot_kimg * 1000) + 1) * args.snapshot_kimg)
-        state = run_training(data, CONFIG, replace(settings, kimg=target), args.out, device)
-        nimg, chunk_seconds = state.nimg, time.perf_counter() - t0
-        print(f"{nimg / 1000:.0f} kimg, {chunk_seconds / args.snapshot_kimg:.2f} s/kimg", flush=True)
+    train_within_budget(data, CONFIG, settings, args.out, device, args.minutes, "base")
 
+
+def train_within_budget(data, config, settings, run_dir: Path, device, minutes: float, name: str) -> None:
+    """Train ``run_dir`` toward ``settings.kimg`` one ``settings.snapshot_kimg`` interval at a time, stopping at the
+    last snapshot that fits in ``minutes`` of wall clock.
+
+    Each call resumes from the snapshot the last one wrote, which continues exactly as one uninterrupted run would
+    (the loop re-derives its random streams at every snapshot).
+    """
+    deadline, chunk_seconds = time.perf_counter() + minutes * 60, 0.0
+    snapshot = run_dir / "snapshot.pt"
+    nimg = int(read_snapshot(snapshot)["nimg"]) if snapshot.is_file() else 0
+    while nimg < settings.kimg * 1000 and time.perf_counter() + chunk_seconds < deadline:
+        t0 = time.perf_counter()
+        target = min(settings.kimg, (nimg // int(settings.snapshot_kimg * 1000) + 1) * settings.snapshot_kimg)
+        state = run_training(data, config, replace(settings, kimg=target), run_dir, device)
+        nimg, chunk_seconds = state.nimg, time.perf_counter() - t0
+        print(f"{name}: {nimg / 1000:.1f} kimg, {chunk_seconds / settings.snapshot_kimg:.2f} s/kimg", flush=True)
 
 if __name__ == "__main__":
     main()
