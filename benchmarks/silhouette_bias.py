@@ -29,6 +29,10 @@ Each fit reports the GT metrics of ``fit_mesh`` (F-score at 0.01/0.02/0.05, Cham
 silhouette IoU of the fitted mesh's hard z-buffer masks against the targets (``silhouette_iou``:
 independent of the fit's renderer) and seconds; mean over the cars.
 
+Part 3, ``offset``: what a bias alone would score. The ``default`` candidate's fitted meshes, each
+vertex moved by ``--offsets`` pixels along its normal (- inward: the shrink of a biased fit; a
+pixel is the world size of one pixel at the camera distance), scored like the fits (F@0.05, F@0.02).
+
     python benchmarks/silhouette_bias.py [--quick] [--sizes 64,128,256] [--fit-sizes 128,64]
         [--candidates product,sigma_schedule,...] [--iterations 2000] [--threads N]
 """
@@ -38,6 +42,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -163,9 +168,28 @@ def candidate(name: str, size: int, masks: torch.Tensor):
     raise ValueError(f"unknown candidate {name!r} (expected one of {list(CANDIDATES)}, optionally ':sigma')")
 
 
-def fit_part(cars: dict, sizes: list[int], names: list[str], iterations: int) -> dict:
-    """``{"<size>": {candidate: mean metrics over the cars}}``."""
+def offset_along_normals(verts: torch.Tensor, faces: torch.Tensor, distance: float) -> torch.Tensor:
+    """``verts: (V, 3)`` moved by ``distance`` along PyTorch3D's vertex normals (+ outward) -> ``(V, 3)``."""
+    from pytorch3d.structures import Meshes
+
+    return verts + distance * Meshes(verts=[verts], faces=[faces]).verts_normals_packed()
+
+
+def offset_scores(result, verts, faces, rig: CameraRig, offsets: list[float]) -> dict:
+    """``{"<px>": {"fscore@0.05", "fscore@0.02"}}`` of the fitted mesh moved by each offset in pixels."""
+    pixel = 2 * rig.dist[0] * math.tan(math.radians(rig.fov) / 2) / rig.image_size
+    out = {}
+    for px in offsets:
+        metrics = mesh_metrics(offset_along_normals(result.verts, result.faces, px * pixel), result.faces, verts, faces)
+        out[f"{px:g}"] = {k: metrics[k] for k in ("fscore@0.05", "fscore@0.02")}
+    return out
+
+
+def fit_part(cars: dict, sizes: list[int], names: list[str], iterations: int, offsets: list[float]) -> tuple[dict, dict]:
+    """``{"<size>": {candidate: mean metrics over the cars}}`` and the ``default`` fits' ``{"<size>": {"<px>":
+    mean F-scores}}`` after moving them by each of ``offsets`` pixels along their normals."""
     out: dict = {}
+    moved: dict = {}
     settings = dataclasses.replace(SilhouetteFitSettings(), iterations=iterations)
     for size in sizes:
         for name in names:
@@ -177,6 +201,10 @@ def fit_part(cars: dict, sizes: list[int], names: list[str], iterations: int) ->
                 result = fit_to_silhouettes(target, rig, renderer, settings, progress=False)
                 fitted = (rasterize(result.verts, result.faces, rig) >= 0).float()
                 metrics = mesh_metrics(result.verts, result.faces, verts, faces)
+                if name == "default" and offsets:
+                    for px, scores in offset_scores(result, verts, faces, rig, offsets).items():
+                        for key, value in scores.items():
+                            moved.setdefault(str(size), {}).setdefault(px, {}).setdefault(key, []).append(value)
                 rows.append(
                     {k: metrics[k] for k in ("fscore@0.01", "fscore@0.02", "fscore@0.05", "chamfer_l2")}
                     | {"silhouette_iou": float(silhouette_iou(fitted, masks).mean()), "seconds": result.seconds}
@@ -186,7 +214,10 @@ def fit_part(cars: dict, sizes: list[int], names: list[str], iterations: int) ->
                 k: round(v, 5 if k == "chamfer_l2" else 1 if k == "seconds" else 4) for k, v in mean.items()
             }
             print(f"fit {size} px {name}: {out[str(size)][name]}", file=sys.stderr, flush=True)
-    return out
+    for by_px in moved.values():
+        for px, scores in by_px.items():
+            by_px[px] = {k: round(sum(v) / len(v), 4) for k, v in scores.items()}
+    return out, moved
 
 
 def main() -> None:
@@ -197,6 +228,7 @@ def main() -> None:
     parser.add_argument("--fit-sizes", default="128,64")
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
     parser.add_argument("--iterations", type=int, default=SilhouetteFitSettings.iterations)
+    parser.add_argument("--offsets", default="-1,-0.5,0.5,1", help="pixels to move the default fits (part 3)")
     parser.add_argument("--pytorch3d-views", type=int, default=4, help="views per shape for the slow pytorch3d")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--quick", action="store_true", help="one car, 2 pytorch3d views, 300-iteration fits")
@@ -218,7 +250,8 @@ def main() -> None:
         ),
     }
     line["fit_iterations"] = iterations
-    line["fit"] = fit_part(cars, ints(args.fit_sizes), args.candidates.split(","), iterations)
+    offsets = [float(x) for x in args.offsets.split(",") if x]
+    line["fit"], line["offset"] = fit_part(cars, ints(args.fit_sizes), args.candidates.split(","), iterations, offsets)
     line |= {"threads": torch.get_num_threads(), "seconds": round(time.perf_counter() - start, 1)}
     print(json.dumps(line))
 

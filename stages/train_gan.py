@@ -65,6 +65,18 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def train_settings(section: dict, resuming: bool) -> TrainSettings:
+    """``TrainSettings`` from the ``gan`` params section.
+
+    A fine-tune (``resuming``) averages G from its first step, as the official code does when it resumes: the EMA
+    ramp-up (a half-life that grows with the images seen) is for training from scratch, where the first weights are
+    noise; from a trained checkpoint it would make G_ema follow the raw G's first steps after the optimiser restarts
+    (README: the base's carnet Frechet distance 51.3 went to 70.1 with it, to 48.5 without).
+    """
+    return TrainSettings(**{k: section[k] for k in SETTING_KEYS}, tick_kimg=min(1.0, section["snapshot_kimg"]),
+                         ema_rampup=None if resuming else TrainSettings.ema_rampup)
+
+
 def _setup_distributed(device: torch.device) -> tuple[int, int]:
     """Join the process group when started by torchrun (``WORLD_SIZE`` > 1); gloo on the CPU, nccl on CUDA."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -101,8 +113,8 @@ def main(args) -> None:
     zip_path = find_dataset_zip(args.data)
     data = load_training_images(zip_path)
     config = NetworkConfig(label_dim=3 if data.labels is not None else 0, **section["network"])
-    settings = TrainSettings(**{k: section[k] for k in SETTING_KEYS}, tick_kimg=min(1.0, section["snapshot_kimg"]))
     resume = Path(section["resume"]) if section["resume"] else None
+    settings = train_settings(section, resume is not None)
     if resume is not None and not resume.is_file():
         raise UserError(f"params.yaml: gan.resume: {resume} not found (an own snapshot or an official .pkl)")
     run_key = {"config": asdict(config), "settings": {k: v for k, v in asdict(settings).items() if k != "kimg"},

@@ -11,7 +11,9 @@ import torch
 from inverse_graphics.gan.augment import AugmentPipe, adjust_p
 from inverse_graphics.gan.checkpoint import read_snapshot
 from inverse_graphics.gan.dataset import TrainingImages
-from inverse_graphics.gan.train import NetworkConfig, TrainSettings, build_networks, train
+from inverse_graphics.gan.train import NetworkConfig, TrainSettings, build_networks, train, update_ema
+from inverse_graphics.params import load_params
+from stages.train_gan import train_settings
 
 TINY = NetworkConfig(resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=128, channel_max=16,
                      mbstd_group=2)
@@ -133,3 +135,20 @@ def test_two_processes_end_with_identical_weights(tmp_path):
             assert torch.equal(a[name][key], b[name][key]), f"{name}.{key} differs between ranks"
     single = build_networks(TINY, seed=0)  # the ranks did train (not just stay at the initial weights)
     assert not torch.equal(single.G.state_dict()["synthesis.b16.conv1.weight"], a["G"]["synthesis.b16.conv1.weight"])
+
+
+def test_a_fine_tune_averages_from_its_first_step():
+    """``train_gan`` resuming: no EMA ramp-up (official), so G_ema keeps the checkpoint's weights at half-life pace."""
+    section = load_params(["gan"])["gan"]
+    fine_tune, scratch = train_settings(section, resuming=True), train_settings(section, resuming=False)
+    assert fine_tune.ema_rampup is None and scratch.ema_rampup == TrainSettings.ema_rampup
+
+    def kept_after_one_step(settings):
+        G_ema, G = build_networks(TINY, seed=0).G, build_networks(TINY, seed=1).G
+        start = [p.clone() for p in G_ema.parameters()]
+        update_ema(G_ema, G, nimg=64, batch=64, settings=settings.resolved(16))
+        moved = sum((p - s).abs().sum() for p, s in zip(G_ema.parameters(), start))
+        return 1 - float(moved / sum((q - s).abs().sum() for q, s in zip(G.parameters(), start)))
+
+    assert kept_after_one_step(fine_tune) > 0.99  # half-life batch * 10 / 32 kimg: beta ~0.998 per step
+    assert kept_after_one_step(scratch) < 0.01     # ramp-up: a half-life of 3 images at 64 images seen
