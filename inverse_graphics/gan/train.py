@@ -246,7 +246,8 @@ def train(
     stats: dict[str, list[float]] = {}
     signs = []
     next_snapshot = (state.nimg // int(settings.snapshot_kimg * 1000) + 1) * int(settings.snapshot_kimg * 1000)
-    bar = progress(total=total / 1000, initial=state.nimg / 1000, unit="kimg", desc="train_gan") if progress else None
+    bar = (progress(total=total, initial=state.nimg, unit="kimg", unit_scale=1e-3, desc="train_gan")
+           if progress else None)  # counts images, shows kimg
 
     def real_batch():
         if pairs:
@@ -313,7 +314,7 @@ def train(
             stats.setdefault("r_t", []).append(float(mean_sign))
             signs = []
         if bar is not None:
-            bar.update(settings.batch / 1000)
+            bar.update(settings.batch)
         done = state.nimg >= total
         if state.nimg - tick_nimg >= settings.tick_kimg * 1000 or done:
             seconds = time.perf_counter() - tick_start
