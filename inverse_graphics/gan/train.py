@@ -246,8 +246,7 @@ def train(
     stats: dict[str, list[float]] = {}
     signs = []
     next_snapshot = (state.nimg // int(settings.snapshot_kimg * 1000) + 1) * int(settings.snapshot_kimg * 1000)
-    bar = (progress(total=total, initial=state.nimg, unit="kimg", unit_scale=1e-3, desc="train_gan")
-           if progress else None)  # counts images, shows kimg
+    bar = progress(total=total, initial=state.nimg, unit="img", unit_scale=True, desc="train_gan") if progress else None
 
     def real_batch():
         if pairs:
