@@ -118,7 +118,10 @@ SCHEMA: dict[str, dict] = {
         "batch": POS_INT,
         "lr": POS_FLOAT,
         "width": POS_INT,
+        "mirror": BOOL,
+        "degrade": BOOL,
         "seed": Field(int, min=0),
+        "threads": POS_INT,
     },
     "gan": {
         "resume": Field(str, nullable=True),

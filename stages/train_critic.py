@@ -20,8 +20,8 @@ PATHS = {"data": "folder with the GAN training zip (synth)", "out": "output fold
 
 
 def main(args) -> None:
-    section = load_params(["critic"])["critic"]
-    torch.set_num_threads(1)
+    section = dict(load_params(["critic"])["critic"])
+    torch.set_num_threads(section.pop("threads"))
     data = load_training_images(find_dataset_zip(args.data))
     critic, metrics = train_critic(data, CriticSettings(**section), progress=tqdm)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from inverse_graphics.data.car_generator import build_car, render_car, sample_appearance, sample_car_params
-from inverse_graphics.gan.critic import CarCritic, CriticSettings, pose_error_deg, train_critic
+from inverse_graphics.gan.critic import CarCritic, CriticSettings, degrade, mirror_views, pose_error_deg, train_critic
 from inverse_graphics.gan.dataset import TrainingImages
 from inverse_graphics.gan.metrics import feature_distances, hull_consistency_iou, pose_error
 from inverse_graphics.gan.networks import Generator
@@ -47,6 +47,28 @@ def test_hull_consistency_is_high_for_one_car_and_lower_for_several():
     assert one.shape == (20,) and float(one.mean()) > 0.97
     mixed = torch.stack([masks[k % 3][k] for k in range(20)])
     assert float(hull_consistency_iou(mixed, rig).mean()) < float(one.mean()) - 0.03
+
+
+def test_a_mirrored_view_is_the_view_from_the_mirrored_azimuth():
+    """The critic's mirror augmentation: a render at azimuth a, mirrored, is the render at 180 - a (same label map)."""
+    from inverse_graphics.render.cameras import CameraRig
+
+    rng = np.random.default_rng(7)
+    car = build_car(sample_car_params(rng))
+    azim = torch.tensor([30.0, 75.0, 200.0, 290.0])
+    elev = torch.tensor([5.0, 20.0, 12.0, 28.0])
+    look = sample_appearance(rng, 4)
+    _, masks = render_car(car, CameraRig((2.7,) * 4, tuple(elev.tolist()), tuple(azim.tolist()), 60.0, 48), look)
+    _, mirrored_masks = render_car(car, CameraRig((2.7,) * 4, tuple(elev.tolist()), tuple((180 - azim).tolist()), 60.0, 48), look)
+    images = masks[:, None].float().expand(4, 3, 48, 48)
+    flipped, labels = mirror_views(images, pose_labels(azim, elev), torch.tensor([True, True, True, False]))
+    for k in range(3):
+        assert (flipped[k, 0].bool() ^ mirrored_masks[k]).float().mean() < 0.01  # a few boundary pixels at most
+        assert pose_error_deg(labels[k:k + 1], pose_labels(180 - azim[k:k + 1], elev[k:k + 1])).item() < 0.1
+    assert (flipped[0, 0].bool() ^ masks[0]).float().mean() > 0.02  # mirroring is not a no-op at 30 degrees
+    assert torch.equal(flipped[3], images[3]) and torch.equal(labels[3], pose_labels(azim[3:], elev[3:])[0])
+    out = degrade(images * 2 - 1, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and out.min() >= -1 and out.max() <= 1 and not torch.equal(out, images * 2 - 1)
 
 
 def test_critic_learns_the_camera_of_car_renders():

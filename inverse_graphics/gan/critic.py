@@ -88,13 +88,38 @@ def pose_error_deg(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class CriticSettings:
-    steps: int = 800
+    steps: int = 2400
     batch: int = 64
     lr: float = 2e-3
     width: int = 32                    # channels of the first block (doubling per block, max 256)
     seed: int = 0
     identity_weight: float = 0.5       # weight of the identity cross-entropy beside the pose MSE
     val_fraction: float = 0.1          # objects held out to measure the pose error
+    mirror: bool = True                # mirror half the images, label azimuth a -> 180 - a (cars are symmetric)
+    degrade: bool = False              # colour, blur and noise jitter, so generated images read like renders
+
+
+def mirror_views(images: torch.Tensor, labels: torch.Tensor, which: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mirror ``images (N, 3, R, R)`` left-right where ``which (N,)`` is true; their labels ``(N, 3)`` become
+    the camera at azimuth ``180 - a`` (``cos a`` changes sign): the mirror image of a left-right symmetric car
+    seen from ``a`` (azimuth 0 looks at its side)."""
+    flip = which.view(-1, 1, 1, 1)
+    images = torch.where(flip, images.flip(-1), images)
+    labels = torch.where(which.view(-1, 1), labels * labels.new_tensor([1.0, -1.0, 1.0]), labels)
+    return images, labels
+
+
+def degrade(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Per-image colour shift and scale, a light blur for half of them, and pixel noise: ``(N, 3, R, R)`` in [-1, 1]."""
+    n = len(images)
+    gain = 1 + 0.3 * (torch.rand(n, 3, 1, 1, generator=generator) - 0.5)
+    shift = 0.2 * (torch.rand(n, 3, 1, 1, generator=generator) - 0.5)
+    images = images * gain + shift
+    blurred = F.avg_pool2d(F.pad(images, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    blur = (torch.rand(n, 1, 1, 1, generator=generator) < 0.5).float() * torch.rand(n, 1, 1, 1, generator=generator)
+    images = images + blur * (blurred - images)
+    sigma = 0.05 * torch.rand(n, 1, 1, 1, generator=generator)
+    return (images + sigma * torch.randn(images.shape, generator=generator)).clamp(-1, 1)
 
 
 def train_critic(data: TrainingImages, settings: CriticSettings = CriticSettings(),
@@ -120,10 +145,14 @@ def train_critic(data: TrainingImages, settings: CriticSettings = CriticSettings
     critic.train()
     for _ in bar:
         index = train_index[torch.randint(len(train_index), (settings.batch,), generator=generator)]
-        images = data.to_float(data.images[index])
+        images, labels = data.to_float(data.images[index]), data.labels[index]
         images = images * (1 + 0.2 * (torch.rand(len(index), 1, 1, 1, generator=generator) - 0.5))  # contrast jitter
+        if settings.mirror:
+            images, labels = mirror_views(images, labels, torch.rand(len(index), generator=generator) < 0.5)
+        if settings.degrade:
+            images = degrade(images, generator)
         feats = critic.features(images)
-        loss = F.mse_loss(critic.pose_head(feats), data.labels[index])
+        loss = F.mse_loss(critic.pose_head(feats), labels)
         if settings.identity_weight > 0:
             loss = loss + settings.identity_weight * F.cross_entropy(critic.identity_head(feats), ids[index])
         optimizer.zero_grad(set_to_none=True)
