@@ -152,3 +152,22 @@ def test_a_fine_tune_averages_from_its_first_step():
 
     assert kept_after_one_step(fine_tune) > 0.99  # half-life batch * 10 / 32 kimg: beta ~0.998 per step
     assert kept_after_one_step(scratch) < 0.01     # ramp-up: a half-life of 3 images at 64 images seen
+
+
+def test_a_finished_run_run_again_brings_its_sample_grids_back(tmp_path):
+    """DVC empties the plots folder before it re-runs train_gan; a run that finds its training finished (only the
+    measures changed) must still leave every snapshot's grid there."""
+    from inverse_graphics.gan.session import run_training
+
+    torch.set_num_threads(1)
+    settings = TrainSettings(kimg=0.032, **FAST)
+    plots = tmp_path / "plots"
+    run_training(tiny_data(), TINY, settings, tmp_path / "run", torch.device("cpu"), log=lambda m: None, grid_dir=plots)
+    first = sorted(p.name for p in plots.glob("grid-*.png"))
+    assert first  # the snapshot grids (named by kimg)
+    for png in plots.iterdir():
+        png.unlink()
+    state = run_training(tiny_data(), TINY, settings, tmp_path / "run", torch.device("cpu"), log=lambda m: None,
+                         grid_dir=plots)
+    assert state.nimg == 32  # nothing was trained again
+    assert sorted(p.name for p in plots.glob("grid-*.png")) == first

@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 import os
+import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -108,11 +109,12 @@ def run_training(
     grid_dir: str | os.PathLike | None = None,
 ) -> GanState:
     """Train in ``run_dir`` up to ``settings.kimg``; continue from ``run_dir/snapshot.pt`` when it exists (same
-    config required), else start from ``resume`` (a transfer) or from scratch. Sample grids go to ``grid_dir``
-    (default ``run_dir``)."""
+    config required), else start from ``resume`` (a transfer) or from scratch. Each snapshot's sample grid is kept
+    in ``run_dir/grids/`` and all of them are copied to ``grid_dir`` at the end, so a re-run that finds the
+    training finished (and a ``grid_dir`` that DVC emptied) still shows them."""
     run_dir = Path(run_dir)
-    grid_dir = Path(grid_dir) if grid_dir is not None else run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+    kept_grids = run_dir / "grids"
+    kept_grids.mkdir(parents=True, exist_ok=True)
     snapshot = run_dir / "snapshot.pt"
     if snapshot.is_file():
         previous = read_snapshot(snapshot)
@@ -131,6 +133,11 @@ def run_training(
 
     def on_snapshot(st: GanState) -> None:
         save_snapshot(snapshot, st, settings)
-        save_png(sample_grid(st.G_ema), grid_dir / f"grid-{st.nimg / 1000:06.1f}kimg.png")
+        save_png(sample_grid(st.G_ema), kept_grids / f"grid-{st.nimg / 1000:06.1f}kimg.png")
 
-    return train(state, data, settings, device, on_tick=on_tick, on_snapshot=on_snapshot, progress=progress)
+    state = train(state, data, settings, device, on_tick=on_tick, on_snapshot=on_snapshot, progress=progress)
+    if grid_dir is not None and Path(grid_dir).resolve() != kept_grids.resolve():
+        Path(grid_dir).mkdir(parents=True, exist_ok=True)
+        for png in sorted(kept_grids.glob("grid-*.png")):
+            shutil.copyfile(png, Path(grid_dir) / png.name)
+    return state
