@@ -7,8 +7,8 @@ normalised; hull points subsampled to 20k), with precision and recall at 0.05. A
 recover surface that every view hides, so the hull's score is the reference for what
 silhouettes allow. ``hull_filled`` carves the same masks with their enclosed holes filled
 (see-through gaps, e.g. between a wheel and its arch): the hull without the thin tunnels that a
-deformed ico-sphere does not follow in practice. Where ``models/meshes/<obj>.obj`` exists, the
-fit's scores are printed beside both.
+deformed ico-sphere does not follow in practice. Where ``--fits/<obj>.obj`` exists (default
+``models/meshes/oracle_tutorial``, the fits of the same masks), the fit's scores are printed beside both.
 
     python benchmarks/visual_hull_bound.py [--input data/heldout] [--resolution 160]
 """
@@ -53,7 +53,7 @@ def hull_points(masks: torch.Tensor, rig, resolution: int) -> torch.Tensor:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default=str(ROOT / "data" / "heldout"))
-    parser.add_argument("--fits", default=str(ROOT / "models" / "meshes"))
+    parser.add_argument("--fits", default=str(ROOT / "models" / "meshes" / "oracle_tutorial"))
     parser.add_argument("--resolution", type=int, default=160)
     parser.add_argument("--image-size", type=int, default=128)
     args = parser.parse_args()

@@ -73,6 +73,15 @@ def _setup(root, pose_input: str = "synthesis", **multiview) -> list[str]:
             "--objects", "metrics/multiview_objects.json", "--plots", "metrics/multiview"]
 
 
+def test_a_search_in_w_saves_the_one_w_it_found(tmp_path, monkeypatch):
+    argv = _setup(tmp_path, space="w")
+    monkeypatch.chdir(tmp_path)
+    run_stage("multiview", stage.main, stage.PATHS, argv)
+    with np.load(tmp_path / "multiview/car_000/latent.npz") as latent:
+        assert str(latent["space"]) == "w" and latent["w"].shape == (1, 16)
+        assert np.allclose(latent["ws"][0], latent["w"][0][None])  # every layer gets the same w
+
+
 def test_stage_writes_object_folders_and_metrics(tmp_path, monkeypatch, capsys):
     argv = _setup(tmp_path)
     monkeypatch.chdir(tmp_path)
@@ -88,7 +97,10 @@ def test_stage_writes_object_folders_and_metrics(tmp_path, monkeypatch, capsys):
         assert (obj / name).is_file(), name
     assert len(load_rig(obj / "input.json")) == 1
     with np.load(obj / "latent.npz") as latent:
-        assert latent["ws"].shape[0] == 1 and latent["w"].shape == (1, 16) and latent["pose"].shape == (1, 3)
+        # the default search is in W+: one w per layer, and no single w to save
+        assert str(latent["space"]) == "w+" and "w" not in latent.files
+        assert latent["ws"].shape[0] == 1 and latent["ws"].shape[1] > 1 and latent["pose"].shape == (1, 3)
+        assert not np.allclose(latent["ws"][0, 0], latent["ws"][0, -1])  # the layers went their own ways
         assert any(k.startswith("noise.") for k in latent.files)
     metrics = json.loads((tmp_path / "metrics/multiview.json").read_text())
     assert set(metrics) == {"projection_psnr", "projection_ssim", "input_pose_error_deg", "critic_pose_error_deg",

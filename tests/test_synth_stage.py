@@ -109,3 +109,32 @@ def test_missing_path_flag_is_one_line_exit_2(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "stages.synth: the following arguments are required: --heldout" in lines[0], lines
     assert not (repo / "data").exists()
+
+
+def test_tuning_cars_come_from_the_heldout_stream_past_the_evaluation_cars(tmp_path):
+    """scripts/make_tuning_cars.py writes synth-style held-out folders at other indices: not the evaluation cars."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import make_tuning_cars
+
+    from inverse_graphics.errors import UserError
+    from inverse_graphics.mesh.io import load_mesh
+    from stages.synth import write_heldout_car
+
+    repo = _tiny_repo(tmp_path / "repo")
+    make_tuning_cars.main(["--out", str(tmp_path / "tune"), "--count", "2", "--first", "1",
+                           "--params", str(repo / "params.yaml")])
+    cars = sorted(p.name for p in (tmp_path / "tune").iterdir())
+    assert cars == ["car_001", "car_002"]
+    car = tmp_path / "tune/car_001"
+    for name in ("input.png", "input.json", "cameras.json", "mesh.obj", "rig/cameras.json"):
+        assert (car / name).is_file(), name
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    cfg = {**params["synth"], "rig": params["multiview"]["rig"]}
+    write_heldout_car(cfg, 0, tmp_path / "eval_car")  # what synth writes as the (only) evaluation car
+    tuning_verts, _ = load_mesh(car / "mesh.obj")
+    eval_verts, _ = load_mesh(tmp_path / "eval_car/mesh.obj")
+    assert tuning_verts.shape != eval_verts.shape or not np.allclose(tuning_verts.numpy(), eval_verts.numpy())
+    with pytest.raises(UserError, match="evaluation cars"):
+        make_tuning_cars.main(["--out", str(tmp_path / "bad"), "--count", "1", "--first", "0",
+                               "--params", str(repo / "params.yaml")])
+    assert not (tmp_path / "bad").exists()
