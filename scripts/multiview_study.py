@@ -94,15 +94,20 @@ def mesh_scores(folder: Path, args) -> dict:
     return means | {"chain_cars": cars}
 
 
+def with_mesh_scores(folder: Path, args) -> dict:
+    """The configuration's ``metrics.json``; with ``--mesh``, the chain's mesh scores added (once) and saved in it."""
+    metrics = json.loads((folder / "metrics.json").read_text())
+    if args.mesh and "chain_fscore@0.05" not in metrics:
+        metrics |= mesh_scores(folder, args)
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return metrics
+
+
 def run_config(name: str, changes: dict, args, params: dict) -> dict:
     folder = args.work / name
     if args.reuse and (folder / "metrics.json").is_file():
         print(f"{name}: reusing {folder / 'metrics.json'}", file=sys.stderr)
-        metrics = json.loads((folder / "metrics.json").read_text())
-        if args.mesh and "chain_fscore@0.05" not in metrics:
-            metrics |= mesh_scores(folder, args)
-            (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-        return metrics
+        return with_mesh_scores(folder, args)
     (folder / "metrics.json").unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
     section = merged(params["multiview"], changes)
@@ -115,11 +120,7 @@ def run_config(name: str, changes: dict, args, params: dict) -> dict:
                                    "--out", "out", "--metrics", "metrics.json", "--objects", "objects.json",
                                    "--plots", "plots"], folder, "log.txt")
     print(f"{name}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    metrics = json.loads((folder / "metrics.json").read_text())
-    if args.mesh:
-        metrics |= mesh_scores(folder, args)
-        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    return metrics
+    return with_mesh_scores(folder, args)
 
 
 def table(rows: dict[str, dict], steps: str) -> str:
