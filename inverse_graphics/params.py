@@ -165,6 +165,7 @@ SCHEMA: dict[str, dict] = {
         "weights": STR,
         "input_size": Field(int, min=16, max=1024),
         "refine": BOOL,
+        "tta": Field(str, choices=("none", "flip")),
         "threshold": Field(float, min=0.0, max=1.0),
         "largest_component": BOOL,
         "fill_holes": BOOL,

@@ -57,10 +57,11 @@ def train(args) -> None:
 
 def measure_all(args) -> None:
     torch.set_num_threads(args.threads)
-    cfg = load_params(["gan"], ROOT / "params.yaml")["gan"]["eval"]
+    params = load_params(["gan", "segment"], ROOT / "params.yaml")
+    cfg = params["gan"]["eval"]
     data = load_training_images(args.data)
     critic = load_critic(args.critic)
-    segmenter = load_segmenter_fn(args.segmenter, torch.device("cpu"))
+    segmenter = load_segmenter_fn(args.segmenter, torch.device("cpu"), tta=params["segment"]["tta"])
     rig = ring_rig(cfg["rig_views"], tuple(cfg["rig_elevations"]), image_size=data.resolution)
     line = {"benchmark": "compare_pose_input", "data": str(args.data), "images": len(data)}
     for variant in VARIANTS:

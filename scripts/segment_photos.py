@@ -6,7 +6,7 @@ For looking at what the segmenter does on real pictures, e.g. the study's six St
         --out docs/segment/seed_cars.png [--size 128] [--json docs/segment/seed_cars.json]
 
 Each photo is resized (area) so its longer side is ``--size`` (the scale the segmenter was trained at),
-segmented with the ``segment`` post-processing of params.yaml, and the mask is brought back to the
+segmented with the ``segment`` test-time augmentation and post-processing of params.yaml, and the mask is brought back to the
 photo's own size (bilinear on the probabilities). The photos are only read: they are not training
 data and nothing is written next to them.
 """
@@ -57,7 +57,7 @@ def main() -> None:
     torch.set_num_threads(1)
     seg = load_params(["segment"], ROOT / "params.yaml")["segment"]
     post = Postprocess(seg["threshold"], seg["largest_component"], seg["fill_holes"])
-    segmenter = load_segmenter(args.model)
+    segmenter = load_segmenter(args.model, tta=seg["tta"])
     (views,) = find_view_sets(args.input)
     tiles, masks, rows = [], [], {}
     for path in views.paths:

@@ -89,13 +89,13 @@ def load_discriminator(path: Path):
     return load_snapshot(path).D
 
 
-def load_segment_fn(folder: Path, device: torch.device):
+def load_segment_fn(folder: Path, device: torch.device, tta: str = "none"):
     """``images (N, 3, S, S) in [-1, 1] -> probabilities (N, S, S)`` from a train_segmenter folder, or None."""
     if not folder.exists():
         return None
     from inverse_graphics.segment.weights import generator_image_segmenter
 
-    return generator_image_segmenter(folder, device)
+    return generator_image_segmenter(folder, device, tta=tta)
 
 
 def generator_description(path: Path) -> dict:
@@ -164,7 +164,7 @@ def contact(target, recon, views, gt_views, rig: CameraRig, per_row: int = 10):
 
 
 def main(args) -> None:
-    params = load_params(["multiview", "synth"])
+    params = load_params(["multiview", "synth", "segment"])
     section, camera = params["multiview"], params["synth"]["camera"]
     device = pick_device(section["device"])
     if device.type == "cpu" and section["threads"] > 0:
@@ -180,7 +180,7 @@ def main(args) -> None:
     tune = TuneSettings(steps=section["pti"]["steps"], lr=section["pti"]["lr"], locality=section["pti"]["locality"],
                         seed=section["seed"])
     anchors = load_anchors(section["anchors"]) if G.pose_dim == 0 and section["anchors"] else None
-    segment = load_segment_fn(args.segmenter, device)
+    segment = load_segment_fn(args.segmenter, device, tta=params["segment"]["tta"])
     rig = ring_rig(section["rig"]["views"], tuple(section["rig"]["elevations"]), camera["dist"], G.img_resolution,
                    camera["fov"])
     mask_source = str(args.segmenter)

@@ -134,7 +134,7 @@ def main(args: argparse.Namespace) -> None:
     view_sets = find_view_sets(args.input, args.views)  # every input problem is reported before any work
     run_eval = args.eval != Path(NO_EVAL)
     net, info = load_checkpoint(args.model)
-    segmenter = Segmenter(net, device, source=str(checkpoint_file(args.model)))
+    segmenter = Segmenter(net, device, source=str(checkpoint_file(args.model)), tta=seg["tta"])
     trained_on = info.get("families", [])
     if seg["eval_background"] in trained_on:
         raise UserError(f"params.yaml: segment.eval_background: {seg['eval_background']!r} was a training background "

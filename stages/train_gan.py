@@ -97,15 +97,16 @@ def measure(G, critic, segmenter, inception, data, rig, cfg: dict) -> dict:
     return out
 
 
-def load_segmenter_fn(folder: Path, device: torch.device):
+def load_segmenter_fn(folder: Path, device: torch.device, tta: str = "none"):
     """``images (N, 3, S, S) in [-1, 1] -> probabilities (N, S, S)`` from the train_segmenter output."""
     from inverse_graphics.segment.weights import generator_image_segmenter
 
-    return generator_image_segmenter(folder, device)
+    return generator_image_segmenter(folder, device, tta=tta)
 
 
 def main(args) -> None:
-    section = load_params(["gan"])["gan"]
+    params = load_params(["gan", "segment"])
+    section = params["gan"]
     device = pick_device(section["device"])
     if device.type == "cpu" and section["threads"] > 0:
         torch.set_num_threads(section["threads"])
@@ -133,7 +134,8 @@ def main(args) -> None:
     inception = InceptionFeatures().to(device) if inception_available() else None
     if inception is None and rank == 0:
         print(f"train_gan: no Inception-v3 weights at {inception_path()}: sample quality in the critic's features only")
-    segmenter = load_segmenter_fn(args.segmenter, device) if args.segmenter.exists() else None
+    segmenter = (load_segmenter_fn(args.segmenter, device, tta=params["segment"]["tta"]) if args.segmenter.exists()
+                 else None)
     rig = ring_rig(section["eval"]["rig_views"], tuple(section["eval"]["rig_elevations"]),
                    image_size=data.resolution)
     metrics: dict = {}

@@ -115,6 +115,22 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
         load_checkpoint(tmp_path / "other.pt")
 
 
+def test_flip_averaging_is_mirror_symmetric_and_averages_the_two_readings(tmp_path):
+    torch.manual_seed(3)
+    net = SegmenterNet(NetConfig("mobilenet_v3_large", 32, refine=True))
+    torch.nn.init.normal_(net.refine.out.weight, std=0.1)
+    plain, flip = Segmenter(net), Segmenter(net, tta="flip")
+    images = torch.rand(2, 3, 32, 40)
+    mirrored = images.flip(-1)
+    assert not torch.allclose(plain(mirrored), plain(images).flip(-1), atol=1e-4)  # the network alone is not
+    assert torch.allclose(flip(mirrored), flip(images).flip(-1), atol=1e-6)  # the average is
+    assert torch.allclose(flip(images), (plain(images) + plain(mirrored).flip(-1)) / 2, atol=1e-6)
+    save_checkpoint(tmp_path / "segmenter.pt", net, {})
+    assert torch.allclose(load_segmenter(tmp_path, tta="flip")(images), flip(images), atol=1e-6)
+    with pytest.raises(ValueError, match="tta"):
+        Segmenter(net, tta="rotate")
+
+
 def test_clean_mask():
     probs = np.zeros((20, 20))
     probs[2:12, 2:12] = 0.9

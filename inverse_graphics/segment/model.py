@@ -10,8 +10,12 @@ layer, so fresh corrections pass the DeepLabV3 logit through unchanged (COCO wei
 
 ``Segmenter`` is the inference API other stages use::
 
-    seg = load_segmenter("models/segmenter", device)   # or a checkpoint file, or "coco"
+    seg = load_segmenter("models/segmenter", device, tta="flip")   # or a checkpoint file, or "coco"
     probs = seg(images)                                 # images (N, 3, H, W) in [0, 1] -> (N, H, W)
+
+``tta="flip"`` (test-time augmentation, ``segment.tta``) averages the probabilities of each picture and of its
+left-right mirror image, mirrored back: a mirrored car is still a car, and two readings of one picture disagree
+where the network is unsure (README: +0.014 mask IoU on unseen backgrounds, 12 tuning cars).
 
 Networks are always built with ``weights=None, weights_backbone=None``: nothing is downloaded.
 """
@@ -181,18 +185,26 @@ class SegmenterNet(nn.Module):
         return (logit[:, 0], base[:, 0]) if with_coarse else logit[:, 0]
 
 
+TTA_MODES = ("none", "flip")
+
+
 class Segmenter:
     """Inference wrapper: ``seg(images (N, 3, H, W) in [0, 1]) -> car probabilities (N, H, W)``.
 
     Runs in eval mode without gradients, ``batch_size`` pictures at a time, on ``device``.
-    ``source`` says where the weights came from (a path, or ``coco``).
+    ``source`` says where the weights came from (a path, or ``coco``); ``tta``: ``"none"``, or ``"flip"`` to
+    average each picture's probabilities with those of its left-right mirror image (mirrored back).
     """
 
-    def __init__(self, net: SegmenterNet, device: torch.device | str = "cpu", batch_size: int = 32, source: str = ""):
+    def __init__(self, net: SegmenterNet, device: torch.device | str = "cpu", batch_size: int = 32, source: str = "",
+                 tta: str = "none"):
+        if tta not in TTA_MODES:
+            raise ValueError(f"segmenter tta {tta!r}: expected one of {', '.join(TTA_MODES)}")
         self.device = torch.device(device)
         self.net = net.to(self.device, memory_format=torch.channels_last).eval()
         self.batch_size = batch_size
         self.source = source
+        self.tta = tta
 
     @property
     def config(self) -> NetConfig:
@@ -206,4 +218,7 @@ class Segmenter:
         return torch.cat(out)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logits(images))
+        probs = torch.sigmoid(self.logits(images))
+        if self.tta == "flip":
+            probs = (probs + torch.sigmoid(self.logits(images.flip(-1))).flip(-1)) / 2
+        return probs

@@ -120,16 +120,17 @@ def coco_net(config: NetConfig) -> SegmenterNet:
 
 
 def load_segmenter(spec: str | os.PathLike, device: torch.device | str = "cpu",
-                   config: NetConfig | None = None) -> Segmenter:
-    """``spec``: ``"coco"`` (with ``config`` for arch/input size/refine) or a checkpoint file or folder."""
+                   config: NetConfig | None = None, tta: str = "none") -> Segmenter:
+    """``spec``: ``"coco"`` (with ``config`` for arch/input size/refine) or a checkpoint file or folder;
+    ``tta``: ``Segmenter``'s test-time augmentation (``segment.tta``)."""
     if str(spec) == "coco":
-        return Segmenter(coco_net(config or NetConfig(refine=False)), device, source="coco")
+        return Segmenter(coco_net(config or NetConfig(refine=False)), device, source="coco", tta=tta)
     net, _ = load_checkpoint(spec)
-    return Segmenter(net, device, source=str(checkpoint_file(spec)))
+    return Segmenter(net, device, source=str(checkpoint_file(spec)), tta=tta)
 
 
-def generator_image_segmenter(spec: str | os.PathLike, device: torch.device | str = "cpu"):
+def generator_image_segmenter(spec: str | os.PathLike, device: torch.device | str = "cpu", tta: str = "none"):
     """The segmenter as the GAN stages use it: ``images (N, 3, S, S) in [-1, 1]`` (generator range) ->
     car probabilities ``(N, S, S)`` on the CPU."""
-    segmenter = load_segmenter(spec, device)
+    segmenter = load_segmenter(spec, device, tta=tta)
     return lambda images: segmenter((images.to(device) + 1) / 2).cpu()
