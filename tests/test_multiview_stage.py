@@ -120,7 +120,7 @@ def test_stage_writes_object_folders_and_metrics(tmp_path, monkeypatch, capsys):
 def test_mask_figures_with_a_segmenter(tmp_path, monkeypatch):
     argv = _setup(tmp_path)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(stage, "load_segment_fn", lambda folder, device: background_threshold_stand_in)
+    monkeypatch.setattr(stage, "load_segment_fn", lambda folder, device, tta: background_threshold_stand_in)
     run_stage("multiview", stage.main, stage.PATHS, argv)
     metrics = json.loads((tmp_path / "metrics/multiview.json").read_text())
     for key in ("view_mask_iou_mean", "view_mask_iou_min", "hull_consistency_iou"):
