@@ -6,8 +6,8 @@ For looking at what the segmenter does on real pictures, e.g. the study's six St
         --out docs/segment/seed_cars.png [--size 128] [--json docs/segment/seed_cars.json]
 
 Each photo is resized (area) so its longer side is ``--size`` (the scale the segmenter was trained at),
-segmented with the ``segment`` test-time augmentation and post-processing of params.yaml, and the mask is brought back to the
-photo's own size (bilinear on the probabilities). The photos are only read: they are not training
+segmented with the ``segment`` test-time augmentation and post-processing of params.yaml, and the mask is
+brought back to the photo's own size (bilinear on the probabilities). The photos are only read: they are not training
 data and nothing is written next to them.
 """
 

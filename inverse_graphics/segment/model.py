@@ -10,12 +10,13 @@ layer, so fresh corrections pass the DeepLabV3 logit through unchanged (COCO wei
 
 ``Segmenter`` is the inference API other stages use::
 
-    seg = load_segmenter("models/segmenter", device, tta="flip")   # or a checkpoint file, or "coco"
+    seg = load_segmenter("models/segmenter", device)   # or a checkpoint file, or "coco"
     probs = seg(images)                                 # images (N, 3, H, W) in [0, 1] -> (N, H, W)
 
-``tta="flip"`` (test-time augmentation, ``segment.tta``) averages the probabilities of each picture and of its
-left-right mirror image, mirrored back: a mirrored car is still a car, and two readings of one picture disagree
-where the network is unsure (README: +0.014 mask IoU on unseen backgrounds, 12 tuning cars).
+``tta="flip"`` (test-time augmentation, ``segment.tta``; off by default) averages the probabilities of each
+picture and of its left-right mirror image, mirrored back: a mirrored car is still a car, and two readings of one
+picture disagree where the network is unsure (README: +0.014 mask IoU on unseen backgrounds over 12 tuning cars;
+the chain's meshes do not gain).
 
 Networks are always built with ``weights=None, weights_backbone=None``: nothing is downloaded.
 """
