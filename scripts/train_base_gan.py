@@ -45,6 +45,8 @@ def main() -> None:
     parser.add_argument("--snapshot-kimg", type=float, default=5.0, help="snapshot + sample grid every N kimg")
     parser.add_argument("--minutes", type=float, help="wall-clock budget: stop at the last snapshot that fits")
     parser.add_argument("--export", type=Path, help="write the shipped checkpoint from the run's snapshot and stop")
+    parser.add_argument("--resume", type=Path, help="a new run folder starts from this checkpoint (e.g. the shipped "
+                        "file: its weights and augment p; Adam restarts, since it keeps no optimiser moments)")
     args = parser.parse_args()
     snapshot = args.out / "snapshot.pt"
     if args.export:
@@ -72,12 +74,13 @@ def main() -> None:
                                                        "settings": asdict(settings), "device": str(device)},
                                                       indent=2) + "\n")
     if args.minutes is None:
-        run_training(data, CONFIG, settings, args.out, device, progress=tqdm)
+        run_training(data, CONFIG, settings, args.out, device, resume=args.resume, progress=tqdm)
         return
-    train_within_budget(data, CONFIG, settings, args.out, device, args.minutes, "base")
+    train_within_budget(data, CONFIG, settings, args.out, device, args.minutes, "base", resume=args.resume)
 
 
-def train_within_budget(data, config, settings, run_dir: Path, device, minutes: float, name: str) -> None:
+def train_within_budget(data, config, settings, run_dir: Path, device, minutes: float, name: str,
+                        resume: Path | None = None) -> None:
     """Train ``run_dir`` toward ``settings.kimg`` one ``settings.snapshot_kimg`` interval at a time, stopping at the
     last snapshot that fits in ``minutes`` of wall clock.
 
@@ -90,7 +93,7 @@ def train_within_budget(data, config, settings, run_dir: Path, device, minutes: 
     while nimg < settings.kimg * 1000 and time.perf_counter() + chunk_seconds < deadline:
         t0 = time.perf_counter()
         target = min(settings.kimg, (nimg // int(settings.snapshot_kimg * 1000) + 1) * settings.snapshot_kimg)
-        state = run_training(data, config, replace(settings, kimg=target), run_dir, device)
+        state = run_training(data, config, replace(settings, kimg=target), run_dir, device, resume=resume)
         nimg, chunk_seconds = state.nimg, time.perf_counter() - t0
         print(f"{name}: {nimg / 1000:.1f} kimg, {chunk_seconds / settings.snapshot_kimg:.2f} s/kimg", flush=True)
 
