@@ -33,11 +33,12 @@ def summarize(per_object: dict[str, dict], echoes: tuple[str, ...] = ()) -> dict
 
 
 def write_curve(path: str | os.PathLike, history: list[dict]) -> None:
-    """Per-iteration loss terms as CSV (``iteration`` first), for ``dvc plots``."""
+    """Per-iteration loss terms as CSV (``iteration`` first), for ``dvc plots``. Every key of any row is a column,
+    in order of first appearance (a term that starts later, e.g. ADA's ``r_t``, is blank before it starts)."""
     if not history:
         write_text(path, "iteration\n")
         return
-    columns = list(history[0])
+    columns = list(dict.fromkeys(key for row in history for key in row))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()

@@ -138,3 +138,16 @@ def test_read_curve(tmp_path):
     assert curve["step"] == [0.0, 10.0] and curve["loss"][0] == 1.5 and math.isnan(curve["loss"][1])
     (tmp_path / "empty.csv").write_text("")
     assert read_curve(tmp_path / "empty.csv") == {}
+
+
+def test_a_curve_whose_terms_start_at_different_rows_keeps_every_column(tmp_path):
+    """ADA's r_t first appears after ada_interval steps: a first row without it must not lose the column (the
+    writer once took the columns from the first row alone and raised on the second)."""
+    from inverse_graphics.reporting import write_curve
+
+    path = tmp_path / "curves.csv"
+    write_curve(path, [{"kimg": 0.1, "loss_G": 2.0}, {"kimg": 0.2, "loss_G": 1.5, "r_t": 0.7}])
+    curve = read_curve(path)
+    assert list(curve) == ["kimg", "loss_G", "r_t"]
+    assert curve["loss_G"] == [2.0, 1.5]
+    assert math.isnan(curve["r_t"][0]) and curve["r_t"][1] == 0.7
