@@ -123,6 +123,9 @@ SCHEMA: dict[str, dict] = {
         "seed": Field(int, min=0),
         "threads": POS_INT,
     },
+    "camera_teacher": {
+        "seed": Field(int, min=0),
+    },
     "gan": {
         "resume": Field(str, nullable=True),
         "kimg": Field(float, min=0.0),
@@ -132,6 +135,7 @@ SCHEMA: dict[str, dict] = {
         "style_mixing": Field(float, min=0.0, max=1.0),
         "pl_weight": NONNEG_FLOAT,
         "pair_weight": NONNEG_FLOAT,
+        "camera_weight": NONNEG_FLOAT,
         "augment": Field(str, choices=("ada", "fixed", "none")),
         "augment_p": Field(float, min=0.0, max=1.0),
         "ada_target": Field(float, min=0.0, max=1.0),

@@ -19,16 +19,22 @@ PATHS = {"data": "folder with the GAN training zip (synth)", "out": "output fold
          "metrics": "metrics JSON"}
 
 
-def main(args) -> None:
-    section = dict(load_params(["critic"])["critic"])
+def train_and_save(section: dict, args, name: str = "train_critic") -> None:
+    """Train a critic with the ``critic`` params ``section`` on ``args.data``; write ``args.out/critic.pt`` and
+    ``args.metrics``."""
+    section = dict(section)
     torch.set_num_threads(section.pop("threads"))
     data = load_training_images(find_dataset_zip(args.data))
     critic, metrics = train_critic(data, CriticSettings(**section), progress=tqdm)
     args.out.mkdir(parents=True, exist_ok=True)
     save_critic(args.out / "critic.pt", critic, metrics)
     write_json(args.metrics, metrics)
-    print(f"train_critic: median camera error on held-out cars {metrics['val_pose_error_deg_median']:.2f} deg "
+    print(f"{name}: median camera error on held-out cars {metrics['val_pose_error_deg_median']:.2f} deg "
           f"({metrics['seconds']:.0f} s)")
+
+
+def main(args) -> None:
+    train_and_save(load_params(["critic"])["critic"], args)
 
 
 if __name__ == "__main__":

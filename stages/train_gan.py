@@ -10,6 +10,8 @@ Metrics (``<metrics>``), for the starting checkpoint (``before``) and the result
 reprojected), ``frechet_distance_carnet`` / ``kernel_distance_carnet`` (real vs generated images in the car
 critic's features; not Inception FID/KID) and, only when torchvision's Inception-v3 weights are in the local hub
 cache, ``frechet_distance_inception_v3_torchvision`` / ``kernel_distance_inception_v3_torchvision``; plus ``kimg``, ``seconds_per_kimg``, ``augment_p`` and the final losses.
+With ``gan.camera_weight > 0`` the camera teacher (another network than the critic) reads each generated view
+during the fine-tune and G pays the distance to the camera asked for (curve ``loss_G_camera``).
 Curves per tick and the sample grids (rows = latents, columns = cameras) go to ``<plots>``.
 
 Run on several processes (one per GPU, or CPU processes with gloo) with
@@ -48,12 +50,13 @@ from stages._runner import run_stage
 PATHS = {
     "data": "folder with the training zip (synth)",
     "critic": "car critic checkpoint (train_critic)",
+    "teacher": "camera teacher checkpoint (train_camera_teacher), read when gan.camera_weight > 0",
     "segmenter": "segmenter folder (train_segmenter), for hull_consistency_iou",
     "out": "run folder (persist: snapshot.pt, generator.pt)",
     "metrics": "metrics JSON",
     "plots": "folder for curves.csv and sample grids",
 }
-SETTING_KEYS = ("kimg", "batch", "lr", "r1_gamma", "style_mixing", "pl_weight", "pair_weight", "augment",
+SETTING_KEYS = ("kimg", "batch", "lr", "r1_gamma", "style_mixing", "pl_weight", "pair_weight", "camera_weight", "augment",
                 "augment_p", "ada_target", "ada_kimg", "ema_kimg", "snapshot_kimg", "seed")
 
 
@@ -143,8 +146,15 @@ def main(args) -> None:
         start = resume_state(config, settings, resume, log=lambda m: None)
         metrics["before"] = measure(start.G_ema.to(device), critic, segmenter, inception, data, rig, section["eval"])
     t0 = time.perf_counter()
+    teacher = None
+    if settings.camera_weight > 0:
+        if not args.teacher.is_file():
+            raise UserError(f"{args.teacher}: camera teacher not found (stage train_camera_teacher; "
+                            "gan.camera_weight 0 trains without it)")
+        teacher = load_critic(args.teacher, device).eval().requires_grad_(False)
     state = run_training(data, config, settings, args.out, device, resume=resume,
-                         progress=tqdm if rank == 0 else None, grid_dir=args.plots)
+                         progress=tqdm if rank == 0 else None, grid_dir=args.plots,
+                         camera_reader=teacher.pose if teacher is not None else None)
     train_seconds = time.perf_counter() - t0
     if rank != 0:
         return

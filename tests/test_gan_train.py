@@ -51,6 +51,41 @@ def test_training_steps_update_everything_and_log_curves():
         assert key in row and row[key] == row[key]  # present and not NaN
 
 
+def test_the_camera_teacher_pulls_the_views_toward_the_cameras_asked_for():
+    """A frozen reader that reads the camera from the image: G pays for reading another camera than asked, the term
+    is logged, only G learns from it, and it needs a reader."""
+    from inverse_graphics.gan.loss import LossSettings, StyleGAN2Loss
+
+    torch.manual_seed(0)
+    reader = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 3)).requires_grad_(False)
+    state = build_networks(TINY, seed=0)
+    with pytest.raises(ValueError, match="camera_reader"):
+        StyleGAN2Loss(state.G, state.D, state.D_pair, settings=LossSettings(camera_weight=1.0))
+    loss = StyleGAN2Loss(state.G, state.D, state.D_pair, settings=LossSettings(camera_weight=1.0, style_mixing=0),
+                         camera_reader=reader)
+    data = tiny_data()
+    z, pose_a, pose_b = torch.randn(4, 8), data.labels[:4], data.labels[4:8]
+    row = loss.generator_step(z, pose_a, pose_b)
+    img_a, img_b, _ = loss.generate(z, pose_a, pose_b)
+    expected = ((reader(img_a) - pose_a).square().sum(1).mean() + (reader(img_b) - pose_b).square().sum(1).mean()) / 2
+    assert row["loss_G_camera"] == pytest.approx(expected.item(), rel=1e-4)
+    assert all(p.grad is None for p in reader.parameters())
+    # a few steps on the camera term alone bring the reader's reading closer to the cameras asked for
+    opt = torch.optim.Adam(state.G.parameters(), lr=0.01)
+    first = None
+    for _ in range(30):
+        opt.zero_grad()
+        img_a, img_b, _ = loss.generate(z, pose_a, pose_b)
+        value = loss.camera_loss(img_a, pose_a)
+        value.backward()
+        opt.step()
+        first = value.item() if first is None else first
+    assert value.item() < 0.5 * first
+    state = train(build_networks(TINY, seed=0), data, TrainSettings(kimg=0.008, camera_weight=1.0, **FAST),
+                  torch.device("cpu"), camera_reader=reader)
+    assert state.history[-1]["loss_G_camera"] >= 0
+
+
 def test_ada_moves_p_toward_the_target():
     assert adjust_p(0.1, real_sign_mean=0.9, target=0.6, images_seen=1000, speed_kimg=10) == pytest.approx(0.2)
     assert adjust_p(0.1, real_sign_mean=0.1, target=0.6, images_seen=1000, speed_kimg=10) == pytest.approx(0.0)

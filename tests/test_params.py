@@ -191,3 +191,17 @@ def test_segmenter_background_lists(raw):
 def test_bad_multiview_values(raw, edit, expected):
     edit(raw["multiview"])
     assert error_of(raw).startswith(expected)
+
+
+def test_the_camera_teacher_must_be_another_network_than_the_critic(tmp_path, repo_root, raw):
+    """train_camera_teacher refuses the critic's own seed: the critic that measures G must not have taught it."""
+    raw["camera_teacher"]["seed"] = raw["critic"]["seed"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.train_camera_teacher", "--data", "d", "--out", "out", "--metrics", "m.json"],
+        cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(repo_root), "PATH": ""},
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: params.yaml: camera_teacher.seed: 0 is critic.seed; the teacher must be "
+                                   "another network than the critic that measures pose_error_deg")
+    assert not (tmp_path / "out").exists()

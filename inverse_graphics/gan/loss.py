@@ -6,12 +6,16 @@ Pair training: each latent is rendered at two cameras of a real pair of views, `
 ``D_pair`` judges the two views stacked on the channel axis (6 channels) with both cameras. Real pairs are two
 renders of the same training car, so ``D_pair`` tells "two views of one car" from "two views of two cars".
 
+Camera teacher (optional, ``camera_weight``): a frozen camera regressor trained on the exactly labelled renders
+reads each generated view, and G pays the squared distance between the camera it read and the camera asked for.
+
 Each ``*_step`` computes its loss and calls ``backward()`` (scaled by ``gain``); the caller owns the optimisers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -27,14 +31,18 @@ class LossSettings:
     pl_decay: float = 0.01             # running mean decay of the path lengths
     pl_batch_shrink: int = 2           # the regulariser runs on batch / shrink samples
     pair_weight: float = 1.0           # weight of the pair discriminator's term in the generator loss
+    camera_weight: float = 0.0         # weight of the camera teacher's term (needs ``camera_reader``)
 
 
 class StyleGAN2Loss:
     """Losses for ``G``, ``D`` (+ optional ``D_pair``) with an optional augmentation pipe in front of the Ds."""
 
     def __init__(self, G: Generator, D: Discriminator, D_pair: Discriminator | None, augment=None,
-                 settings: LossSettings = LossSettings()):
+                 settings: LossSettings = LossSettings(), camera_reader: Callable | None = None):
         self.G, self.D, self.D_pair, self.augment, self.s = G, D, D_pair, augment, settings
+        self.camera_reader = camera_reader
+        if settings.camera_weight > 0 and camera_reader is None:
+            raise ValueError("camera_weight > 0 needs a camera_reader (a frozen camera regressor)")
         self.pl_mean = torch.zeros([])
 
     # ----------------------------------------------------------------------------------------- forward helpers
@@ -88,9 +96,20 @@ class StyleGAN2Loss:
                 pair = F.softplus(-self.run_D_pair(img_a, img_b, pose_a, pose_b)).mean()
                 out["loss_G_pair"] = pair.item()
                 loss = loss + self.s.pair_weight * pair
+        if self.s.camera_weight > 0 and pose_a is not None:
+            camera = self.camera_loss(img_a, pose_a)
+            if img_b is not None:
+                camera = (camera + self.camera_loss(img_b, pose_b)) / 2
+            out["loss_G_camera"] = camera.item()
+            loss = loss + self.s.camera_weight * camera
         out["loss_G"] = loss.item()
         (loss * gain).backward()
         return out
+
+    def camera_loss(self, images: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+        """Mean squared difference between the camera a frozen teacher reads from ``images (N, 3, R, R)`` and the
+        camera ``pose (N, 3)`` (``[sin azim, cos azim, elev / 90]``) the generator was asked for."""
+        return (self.camera_reader(images) - pose).square().sum(1).mean()
 
     def path_length_step(self, z: torch.Tensor, pose, gain: float = 1.0) -> dict:
         """Path-length regulariser: the Jacobian of the image w.r.t. w should have a steady norm."""

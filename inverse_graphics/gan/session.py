@@ -107,6 +107,7 @@ def run_training(
     progress: Callable | None = None,
     log: Callable[[str], None] = print,
     grid_dir: str | os.PathLike | None = None,
+    camera_reader: Callable | None = None,
 ) -> GanState:
     """Train in ``run_dir`` up to ``settings.kimg``; continue from ``run_dir/snapshot.pt`` when it exists (same
     config required), else start from ``resume`` (a transfer) or from scratch. Each snapshot's sample grid is kept
@@ -135,7 +136,8 @@ def run_training(
         save_snapshot(snapshot, st, settings)
         save_png(sample_grid(st.G_ema), kept_grids / f"grid-{st.nimg / 1000:06.1f}kimg.png")
 
-    state = train(state, data, settings, device, on_tick=on_tick, on_snapshot=on_snapshot, progress=progress)
+    state = train(state, data, settings, device, on_tick=on_tick, on_snapshot=on_snapshot, progress=progress,
+                  camera_reader=camera_reader)
     if grid_dir is not None and Path(grid_dir).resolve() != kept_grids.resolve():
         Path(grid_dir).mkdir(parents=True, exist_ok=True)
         for png in sorted(kept_grids.glob("grid-*.png")):

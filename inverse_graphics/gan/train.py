@@ -74,6 +74,7 @@ class TrainSettings:
     pl_interval: int = 4
     style_mixing: float = 0.9
     pair_weight: float = 1.0
+    camera_weight: float = 0.0         # camera teacher's weight in G's loss (train(camera_reader=...))
     ema_kimg: float | None = None      # None: batch * 10 / 32
     ema_rampup: float | None = 0.05    # EMA half-life ramps up with the images seen; None: no ramp-up
     augment: str = "ada"               # 'ada' | 'fixed' | 'none'
@@ -195,10 +196,13 @@ def train(
     on_tick: Callable[[GanState, dict], None] | None = None,
     on_snapshot: Callable[[GanState], None] | None = None,
     progress: Callable | None = None,
+    camera_reader: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> GanState:
     """Train ``state`` for ``settings.kimg`` thousand images (counted from ``state.nimg``, so a resumed state
     continues where it stopped). ``on_tick(state, row)`` gets each curve row; ``on_snapshot(state)`` is called
-    every ``snapshot_kimg`` and at the end (rank 0 only); ``progress`` is a tqdm-like factory.
+    every ``snapshot_kimg`` and at the end (rank 0 only); ``progress`` is a tqdm-like factory;
+    ``camera_reader`` (images ``(N, 3, R, R)`` -> camera labels ``(N, 3)``, frozen) is the camera teacher that
+    ``settings.camera_weight`` weighs.
     """
     settings = settings.resolved(data.resolution)
     rank, world = _world()
@@ -229,7 +233,8 @@ def train(
                               else float(state.augment.p))
     loss = StyleGAN2Loss(state.G, state.D, state.D_pair, state.augment if settings.augment != "none" else None,
                          LossSettings(settings.r1_gamma, settings.style_mixing, settings.pl_weight,
-                                      pair_weight=settings.pair_weight))
+                                      pair_weight=settings.pair_weight, camera_weight=settings.camera_weight),
+                         camera_reader=camera_reader)
     loss.pl_mean = torch.tensor(state.pl_mean)
     generator = torch.Generator()
 
