@@ -47,6 +47,8 @@ def main() -> None:
     parser.add_argument("--export", type=Path, help="write the shipped checkpoint from the run's snapshot and stop")
     parser.add_argument("--resume", type=Path, help="a new run folder starts from this checkpoint (e.g. the shipped "
                         "file: its weights and augment p; Adam restarts, since it keeps no optimiser moments)")
+    parser.add_argument("--pair-weight", type=float, default=1.0,
+                        help="weight of the pair discriminator's loss (one car across two views)")
     args = parser.parse_args()
     snapshot = args.out / "snapshot.pt"
     if args.export:
@@ -68,7 +70,7 @@ def main() -> None:
               f"in {time.perf_counter() - t0:.0f} s; styles {stats['styles']}")
     data = load_training_images(dataset)
     settings = TrainSettings(kimg=args.kimg, batch=args.batch, snapshot_kimg=args.snapshot_kimg, tick_kimg=1.0,
-                             ada_kimg=500.0, seed=0)
+                             ada_kimg=500.0, seed=0, pair_weight=args.pair_weight)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     (args.out / "recipe.json").write_text(json.dumps({"broad_set": BROAD_SET, "config": asdict(CONFIG),
                                                        "settings": asdict(settings), "device": str(device)},

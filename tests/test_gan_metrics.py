@@ -93,11 +93,16 @@ def test_critic_learns_the_camera_of_car_renders():
     assert critic(data.to_float(data.images[:4])).shape == (4, critic.num_features)
 
 
-def test_generator_measures_and_sample_grid_run():
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))])
+def test_generator_measures_and_sample_grid_run(device):
+    """On a GPU too: ``generate`` hands the images back on the CPU, where the metrics keep them, and the critic
+    reads them on its own device (train_gan on CUDA once failed here)."""
     torch.manual_seed(0)
     G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, pose_dim=3,
-                  mapping_kwargs=dict(num_layers=1), synthesis_kwargs=dict(channel_base=128, channel_max=16)).eval()
-    critic = CarCritic(16, num_objects=0).eval()
+                  mapping_kwargs=dict(num_layers=1), synthesis_kwargs=dict(channel_base=128, channel_max=16))
+    G = G.to(device).eval()
+    critic = CarCritic(16, num_objects=0).to(device).eval()
     poses = pose_labels(torch.rand(12) * 360, torch.rand(12) * 30)
     errors = pose_error(G, critic, poses)
     assert errors.shape == (12,) and bool(((errors >= 0) & (errors <= 180)).all())

@@ -51,8 +51,9 @@ class CarCritic(torch.nn.Module):
         self.pose_head = torch.nn.Linear(feature_dim, 3)
         self.identity_head = torch.nn.Linear(feature_dim, num_objects) if num_objects > 0 else None
 
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """``(N, 3, R, R)`` in [-1, 1] -> ``(N, feature_dim)`` (uint8 images in [0, 255] are accepted too)."""
+    def _features(self, images: torch.Tensor) -> torch.Tensor:
+        """``features`` on the critic's own device, whatever device ``images`` come from."""
+        images = images.to(self.pose_head.weight.device)
         if images.dtype == torch.uint8:
             images = images.float() / 127.5 - 1
         if images.shape[-1] != self.resolution:
@@ -60,13 +61,18 @@ class CarCritic(torch.nn.Module):
                                    antialias=True, align_corners=False)
         return F.relu(self.project(self.body(images).mean(dim=[2, 3])))
 
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, R, R)`` in [-1, 1] -> ``(N, feature_dim)`` on the device of ``images`` (uint8 images in [0, 255]
+        are accepted too). A critic on a GPU reads images that metrics keep on the CPU."""
+        return self._features(images).to(images.device)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Feature extractor interface for torchmetrics' FID/KID: ``(N, 3, R, R)`` -> ``(N, feature_dim)``."""
         return self.features(images)
 
     def pose(self, images: torch.Tensor) -> torch.Tensor:
-        """``(N, 3)``: ``[sin azim, cos azim, elev / 90]`` read from the images."""
-        return self.pose_head(self.features(images))
+        """``(N, 3)``: ``[sin azim, cos azim, elev / 90]`` read from the images, on their device."""
+        return self.pose_head(self._features(images)).to(images.device)
 
 
 def pose_to_angles(pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

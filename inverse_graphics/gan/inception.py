@@ -55,11 +55,13 @@ class InceptionFeatures(torch.nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float() / 255.0 if images.dtype == torch.uint8 else (images.float() + 1) / 2
+        """``(N, 3, R, R)`` in [-1, 1] (or uint8) on any device -> ``(N, 2048)`` on the device of ``images``."""
+        x = images.to(self.mean.device)
+        x = x.float() / 255.0 if x.dtype == torch.uint8 else (x.float() + 1) / 2
         x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
         feats = self.net((x - self.mean) / self.std)
         assert feats.shape == (images.shape[0], self.num_features), feats.shape
-        return feats
+        return feats.to(images.device)
 
     def train(self, mode: bool = True):  # torchmetrics calls .train(); the network stays in eval mode
         return super().train(False)
