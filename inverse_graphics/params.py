@@ -111,6 +111,7 @@ SCHEMA: dict[str, dict] = {
         "w_edge": WEIGHT,
         "w_normal": WEIGHT,
         "w_laplacian": WEIGHT,
+        "mirror_axis": Field(str, choices=("x", "y", "z"), nullable=True),
         "log_every": POS_INT,
     },
     "critic": {

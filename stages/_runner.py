@@ -23,14 +23,18 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see --help; dvc.yaml's cmd passes every path)")
 
 
-def parse_paths(stage: str, paths: dict[str, str], argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse the required path flags of ``stage``: ``paths`` maps flag name -> help text.
+def parse_paths(stage: str, paths: dict[str, str], argv: Sequence[str] | None = None,
+                switches: dict[str, str] | None = None) -> argparse.Namespace:
+    """Parse the required path flags of ``stage``: ``paths`` maps flag name -> help text; ``switches`` (optional
+    on/off flags, False when absent) likewise.
 
-    ``--metrics-file`` style names become attributes ``metrics_file``; every value is a ``Path``.
+    ``--metrics-file`` style names become attributes ``metrics_file``; every path value is a ``Path``.
     """
     parser = _Parser(prog=f"stages.{stage}", description=f"DVC stage {stage!r}; see dvc.yaml.")
     for name, help_text in paths.items():
         parser.add_argument(f"--{name}", type=Path, required=True, help=help_text)
+    for name, help_text in (switches or {}).items():
+        parser.add_argument(f"--{name}", action="store_true", help=help_text)
     return parser.parse_args(argv)
 
 
@@ -39,6 +43,7 @@ def run_stage(
     main: Callable[[argparse.Namespace], None],
     paths: dict[str, str],
     argv: Sequence[str] | None = None,
+    switches: dict[str, str] | None = None,
 ) -> None:
     """Parse ``paths`` from ``argv`` (default ``sys.argv[1:]``) and call ``main(args)``.
 
@@ -47,7 +52,7 @@ def run_stage(
     """
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     try:
-        main(parse_paths(stage, paths, argv))
+        main(parse_paths(stage, paths, argv, switches))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import torch
 
@@ -43,6 +44,10 @@ PATHS = {
     "objects": "per-object metrics JSON",
     "plots": "folder for loss curves (CSV) and pictures (PNG)",
 }
+SWITCHES = {
+    "mirror": "keep the mesh mirror-symmetric across fit.mirror_axis (for views that cannot fix the shape alone: "
+              "one view, or a generator's views that disagree)",
+}
 SOURCE = "source.json"  # in --out: what the meshes were fitted to
 
 
@@ -53,10 +58,12 @@ def main(args: argparse.Namespace) -> None:
     device = pick_device(render["device"])
     renderers: dict[int, SilhouetteRenderer] = {}  # one per image size (fit.image_size null: the objects' own)
     settings = settings_from_section(SilhouetteFitSettings, fit)
+    settings = replace(settings, mirror_axis=fit["mirror_axis"] if args.mirror else None)
     objects = find_objects(args.input, marker=(args.views / CAMERAS).as_posix())
     per_object, failure = {}, None
     with atomic_dir(args.out) as mesh_dir, atomic_dir(args.plots) as plot_dir:
-        write_json(mesh_dir / SOURCE, {"input": args.input.as_posix(), "views": args.views.as_posix()})
+        write_json(mesh_dir / SOURCE, {"input": args.input.as_posix(), "views": args.views.as_posix(),
+                                       "mirror_axis": settings.mirror_axis})
         for obj in objects:
             masks, rig = load_object_masks(obj / args.views, fit["image_size"])
             masks = masks.to(device)
@@ -99,4 +106,4 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    run_stage("fit_mesh", main, PATHS)
+    run_stage("fit_mesh", main, PATHS, switches=SWITCHES)

@@ -47,6 +47,7 @@ class SilhouetteFitSettings:
     w_edge: float = 1.0
     w_normal: float = 0.01
     w_laplacian: float = 1.0
+    mirror_axis: str | None = None  # x | y | z: the mesh stays mirror-symmetric across the plane where it is 0
     log_every: int = 10
     seed: int = 0
 
@@ -60,6 +61,27 @@ def silhouette_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse")
         union = (pred + target - pred * target).flatten(1).sum(1)
         return (1 - inter / union.clamp_min(1e-6)).mean()
     raise ValueError(f"unknown silhouette loss {kind!r} (expected 'mse' or 'iou')")
+
+
+AXES = {"x": 0, "y": 1, "z": 2}
+
+
+def mirror_symmetrizer(verts: torch.Tensor, axis: str | None):
+    """A map ``(V, 3) -> (V, 3)`` onto meshes mirror-symmetric across the plane where coordinate ``axis`` is 0,
+    for meshes with the vertex order of ``verts: (V, 3)``, which must be symmetric themselves (an ico-sphere is, on
+    every axis, to float error); the identity for ``axis`` None. The mirror image of vertex i is vertex
+    ``partner[i]``; each vertex is averaged with its partner's mirror image, so both halves see the views of both
+    sides."""
+    if axis is None:
+        return lambda offsets: offsets
+    if axis not in AXES:
+        raise ValueError(f"unknown mirror axis {axis!r} (expected one of {sorted(AXES)} or None)")
+    flip = torch.ones(3, dtype=verts.dtype, device=verts.device)
+    flip[AXES[axis]] = -1
+    distance, partner = torch.cdist(verts * flip, verts, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1)
+    if float(distance.max()) > 1e-3 or len(set(partner.tolist())) != len(verts):
+        raise ValueError(f"the source mesh is not mirror-symmetric across {axis} = 0")
+    return lambda v: (v + v[partner] * flip) / 2
 
 
 def fit_to_silhouettes(
@@ -82,6 +104,7 @@ def fit_to_silhouettes(
     src_verts, faces = ico_sphere(settings.ico_level, device)
     topology = MeshTopology.from_faces(faces, src_verts.shape[0])
     offsets = torch.zeros_like(src_verts, requires_grad=True)
+    symmetric = mirror_symmetrizer(src_verts, settings.mirror_axis)
     optimizer = make_optimizer([offsets], settings.optimizer, settings.lr, settings.momentum)
     schedule = final_decay_schedule(optimizer, settings.iterations, settings.lr_decay)
     k = min(settings.views_per_iter, len(rig))
@@ -97,7 +120,7 @@ def fit_to_silhouettes(
     bar = tqdm(range(settings.iterations), desc=desc, disable=not progress, leave=False)
     for it in bar:
         views = torch.randperm(len(rig), generator=generator)[:k].tolist()
-        verts = src_verts + offsets
+        verts = symmetric(src_verts + offsets)
         pred = renderer(verts, faces, rig.subset(views), progress=it / max(1, settings.iterations - 1))
         terms = {
             "silhouette": silhouette_loss(pred, masks[views], settings.silhouette_loss),
@@ -116,6 +139,6 @@ def fit_to_silhouettes(
             row = {"iteration": it, "loss": loss.item()} | {n: v.item() for n, v in terms.items()}
             history.append(row)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
-    verts = (src_verts + offsets).detach()
+    verts = symmetric(src_verts + offsets).detach()
     guard.check_params(verts, "the last step", "vertices")
     return MeshFitResult(verts, faces, history, time.perf_counter() - start)
