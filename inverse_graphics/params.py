@@ -111,8 +111,11 @@ SCHEMA: dict[str, dict] = {
         "w_edge": WEIGHT,
         "w_normal": WEIGHT,
         "w_laplacian": WEIGHT,
-        "mirror_axis": Field(str, choices=("x", "y", "z"), nullable=True),
         "log_every": POS_INT,
+        "shape_prior": {
+            "mirror_axis": Field(str, choices=("x", "y", "z"), nullable=True),
+            "w_laplacian": WEIGHT,
+        },
     },
     "critic": {
         "steps": POS_INT,

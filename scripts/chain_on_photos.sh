@@ -19,4 +19,4 @@ python -m stages.segment --input "$out/views" --views . --eval none --model mode
   --out "$out/silhouettes" --metrics "$out/segment.json" --objects "$out/segment_objects.json" \
   --plots "$out/segment" --info "$out/segment_info.json"
 python -m stages.fit_mesh --input "$out/silhouettes" --views . --out "$out/meshes" --metrics "$out/fit_mesh.json" \
-  --objects "$out/fit_mesh_objects.json" --plots "$out/fit_mesh" --mirror   # as fit_mesh@chain
+  --objects "$out/fit_mesh_objects.json" --plots "$out/fit_mesh" --shape-prior   # as fit_mesh@chain

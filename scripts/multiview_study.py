@@ -81,7 +81,7 @@ def mesh_scores(folder: Path, args) -> dict:
                                  "--plots", "segment_plots", "--info", "segment_info.json"], folder, "segment_log.txt")
     run_stage("stages.fit_mesh", ["--input", "silhouettes", "--views", ".", "--out", "meshes",
                                   "--metrics", "fit.json", "--objects", "fit_objects.json", "--plots", "fit_plots",
-                                  "--mirror"],  # as fit_mesh@chain (dvc.yaml)
+                                  "--shape-prior"],  # as fit_mesh@chain (dvc.yaml)
               folder, "fit_log.txt")
     cars = {}
     for mesh in sorted((folder / "meshes").glob("*.obj")):

@@ -3,14 +3,16 @@
 Object ``<obj>`` is a sub-folder of ``--input``; its views (``docs/object_folder.md``: ``cameras.json``
 + ``masks/``) are in ``<obj>/<views>`` (``--views .``: the object folder itself; ``--views rig``: its
 ``rig/`` sub-folder, as ``synth`` writes the multiview rig) and its ground truth, if any, is
-``<obj>/mesh.obj``. ``dvc.yaml`` runs this stage once per variant (``foreach``), each on its own views.
-Writes ``--out/<obj>.obj`` and ``--out/source.json`` (the ``--input`` and ``--views`` the meshes were
-fitted to, for ``evaluate``'s pictures); ``--metrics`` (silhouette IoU of the fitted mesh's hard z-buffer masks against the targets, GT mesh metrics where
-``mesh.obj`` exists, seconds; over all objects; ``cpu_seconds``: the process's CPU time, all
-threads, which the load of a shared machine inflates less than wall time) and ``--objects`` (per object, with
-the iteration count); ``--plots/<obj>.csv`` loss curves and ``<obj>_silhouettes.png`` / ``<obj>_turntable.png``
-(ground truth above the fit, where known). Masks are fitted at ``fit.image_size`` (null: each
-object's own resolution). Every path comes from ``dvc.yaml``'s ``cmd``.
+``<obj>/mesh.obj``. ``dvc.yaml`` runs this stage once per variant (``foreach``), each on its own views;
+with ``--shape-prior`` the fit takes ``fit.shape_prior``'s settings (a mirror-symmetric, smoother mesh) for views
+that cannot fix the shape alone. Writes ``--out/<obj>.obj`` and ``--out/source.json`` (the ``--input`` and
+``--views`` the meshes were fitted to, for ``evaluate``'s pictures, and the shape prior or null); ``--metrics``
+(silhouette IoU of the fitted mesh's hard z-buffer masks against the targets, GT mesh metrics where ``mesh.obj``
+exists, seconds; over all objects; ``cpu_seconds``: the process's CPU time, all threads, which the load of a
+shared machine inflates less than wall time) and ``--objects`` (per object, with the iteration count);
+``--plots/<obj>.csv`` loss curves and ``<obj>_silhouettes.png`` / ``<obj>_turntable.png`` (ground truth above the
+fit, where known). Masks are fitted at ``fit.image_size`` (null: each object's own resolution). Every path comes
+from ``dvc.yaml``'s ``cmd``.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ PATHS = {
     "plots": "folder for loss curves (CSV) and pictures (PNG)",
 }
 SWITCHES = {
-    "mirror": "keep the mesh mirror-symmetric across fit.mirror_axis (for views that cannot fix the shape alone: "
-              "one view, or a generator's views that disagree)",
+    "shape-prior": "fit with fit.shape_prior (a mirror-symmetric, smoother mesh) for views that cannot fix the shape "
+                   "alone: one view, or a generator's views that disagree",
 }
 SOURCE = "source.json"  # in --out: what the meshes were fitted to
 
@@ -58,12 +60,14 @@ def main(args: argparse.Namespace) -> None:
     device = pick_device(render["device"])
     renderers: dict[int, SilhouetteRenderer] = {}  # one per image size (fit.image_size null: the objects' own)
     settings = settings_from_section(SilhouetteFitSettings, fit)
-    settings = replace(settings, mirror_axis=fit["mirror_axis"] if args.mirror else None)
+    shape_prior = fit["shape_prior"] if args.shape_prior else None
+    if shape_prior:  # its keys replace fit's (mirror_axis is the only one fit has not)
+        settings = replace(settings, **shape_prior)
     objects = find_objects(args.input, marker=(args.views / CAMERAS).as_posix())
     per_object, failure = {}, None
     with atomic_dir(args.out) as mesh_dir, atomic_dir(args.plots) as plot_dir:
         write_json(mesh_dir / SOURCE, {"input": args.input.as_posix(), "views": args.views.as_posix(),
-                                       "mirror_axis": settings.mirror_axis})
+                                       "shape_prior": shape_prior})
         for obj in objects:
             masks, rig = load_object_masks(obj / args.views, fit["image_size"])
             masks = masks.to(device)

@@ -15,7 +15,7 @@ from inverse_graphics.fit.optim import final_decay_schedule
 from inverse_graphics.fit.silhouette_fit import (SilhouetteFitSettings, fit_to_silhouettes, mirror_symmetrizer,
                                                  silhouette_loss)
 from inverse_graphics.mesh.ico_sphere import ico_sphere
-from inverse_graphics.mesh.io import save_mesh
+from inverse_graphics.mesh.io import load_mesh, save_mesh
 from inverse_graphics.mesh.metrics import silhouette_iou
 from inverse_graphics.render.cameras import CameraRig, save_rig, tutorial_rig
 from inverse_graphics.render.silhouette import SilhouetteRenderer, SilhouetteSettings
@@ -26,6 +26,12 @@ SIZE = 32
 def ellipsoid():
     verts, faces = ico_sphere(2)
     return verts * torch.tensor([0.9, 0.45, 0.6]), faces
+
+
+def mirror_gap(verts: torch.Tensor) -> float:
+    """Largest distance from a vertex's mirror image across z = 0 to the nearest vertex; ``verts: (V, 3)``."""
+    flipped = verts * torch.tensor([1.0, 1.0, -1.0])
+    return float(torch.cdist(flipped, verts, compute_mode="donot_use_mm_for_euclid_dist").min(1).values.max())
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +87,6 @@ def test_a_mirrored_fit_stays_symmetric_and_still_fits(target):
     masks, rig, renderer = target
     settings = SilhouetteFitSettings(ico_level=3, iterations=150, log_every=5, mirror_axis="z")
     result = fit_to_silhouettes(masks, rig, renderer, settings, progress=False)
-    flip = torch.tensor([1.0, 1.0, -1.0])
-
-    def mirror_gap(verts):
-        return float(torch.cdist(verts * flip, verts, compute_mode="donot_use_mm_for_euclid_dist").min(1).values.max())
-
     assert mirror_gap(result.verts) < 1e-5
     free = fit_to_silhouettes(masks, rig, renderer, SilhouetteFitSettings(ico_level=3, iterations=150), progress=False)
     assert mirror_gap(free.verts) > 1e-3  # without it the fit is not symmetric: the test could fail
@@ -116,9 +117,11 @@ def test_camera_count_must_match(target):
         fit_to_silhouettes(masks, rig.subset([0, 1, 2]), renderer, SilhouetteFitSettings(iterations=1), progress=False)
 
 
-def test_fit_mesh_stage(tmp_path, repo_root, target, default_params_text):
+@pytest.mark.parametrize("shape_prior", [False, True], ids=["free", "shape_prior"])
+def test_fit_mesh_stage(tmp_path, repo_root, target, default_params_text, shape_prior):
     """The views sit in a sub-folder of the object (``--views rig``), the ground truth beside it; the metrics hold
-    figures only (no object count, no iteration count: those are in the per-object file)."""
+    figures only (no object count, no iteration count: those are in the per-object file). ``--shape-prior`` fits
+    with ``fit.shape_prior``'s settings: a mirror-symmetric mesh, the prior recorded in ``source.json``."""
     masks, rig, _ = target
     obj = tmp_path / "input" / "blob"
     views = obj / "rig"
@@ -135,6 +138,7 @@ def test_fit_mesh_stage(tmp_path, repo_root, target, default_params_text):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     flags = ["--input", "input", "--views", "rig", "--out", "models/meshes/v", "--metrics", "metrics/fit_mesh_v.json",
              "--objects", "metrics/fit_mesh_v_objects.json", "--plots", "metrics/fit_mesh/v"]
+    flags += ["--shape-prior"] if shape_prior else []
     proc = subprocess.run([sys.executable, "-m", "stages.fit_mesh", *flags], cwd=tmp_path, capture_output=True,
                           text=True, env={"PYTHONPATH": str(repo_root), "PATH": ""})
     assert proc.returncode == 0, proc.stderr
@@ -147,6 +151,11 @@ def test_fit_mesh_stage(tmp_path, repo_root, target, default_params_text):
     assert metrics["silhouette_iou_mean"] > 0.9
     out = tmp_path / "models" / "meshes" / "v"
     assert (out / "blob.obj").is_file()
-    assert json.loads((out / "source.json").read_text()) == {"input": "input", "views": "rig", "mirror_axis": None}
+    prior = params["fit"]["shape_prior"] if shape_prior else None
+    assert json.loads((out / "source.json").read_text()) == {"input": "input", "views": "rig", "shape_prior": prior}
+    if shape_prior:
+        assert prior["mirror_axis"] == "z" and mirror_gap(load_mesh(out / "blob.obj")[0]) < 1e-4
+    else:
+        assert mirror_gap(load_mesh(out / "blob.obj")[0]) > 1e-3
     plots = sorted(p.name for p in (tmp_path / "metrics" / "fit_mesh" / "v").iterdir())
     assert plots == ["blob.csv", "blob_silhouettes.png", "blob_turntable.png"]

@@ -72,7 +72,10 @@ def test_a_mirrored_view_is_the_view_from_the_mirrored_azimuth():
 
 
 def test_critic_learns_the_camera_of_car_renders():
-    """A short training on 40 cars x 6 views: the held-out cars' camera error falls well below chance (~90 deg)."""
+    """A short training on 40 cars x 6 views: the held-out cars' camera error falls well below chance (~90 deg).
+
+    300 steps leave it noisy: the median read 24.6 to 41.5 degrees over critic seeds 0-4 on one machine, and seed 0
+    read 37.8 there but under 30 on another CPU; 50 is far from chance and from that spread alike."""
     torch.manual_seed(0)
     images, labels, objects = [], [], []
     for i in range(40):
@@ -89,7 +92,7 @@ def test_critic_learns_the_camera_of_car_renders():
         objects += [i] * 6
     data = TrainingImages(torch.cat(images), torch.cat(labels), torch.tensor(objects))
     critic, metrics = train_critic(data, CriticSettings(steps=300, batch=32, val_fraction=0.2))
-    assert metrics["val_pose_error_deg_median"] < 30.0
+    assert metrics["val_pose_error_deg_median"] < 50.0
     assert critic(data.to_float(data.images[:4])).shape == (4, critic.num_features)
 
 
