@@ -60,6 +60,18 @@ def test_int_is_accepted_for_float(raw):
     assert validate(raw)["fit"]["lr"] == 1.0 and isinstance(validate(raw)["fit"]["lr"], float)
 
 
+def test_shape_prior_keys_are_checked(raw):
+    """``fit.shape_prior`` holds only fit settings the prior may replace, each checked like ``fit``'s own."""
+    raw["fit"]["shape_prior"]["w_laplacian"] = -2.0
+    assert error_of(raw) == "params.yaml: fit.shape_prior.w_laplacian: must be >= 0.0, got -2.0"
+    raw["fit"]["shape_prior"]["w_laplacian"] = 2.0
+    raw["fit"]["shape_prior"]["mirror_axis"] = "w"
+    assert error_of(raw) == "params.yaml: fit.shape_prior.mirror_axis: expected one of ['x', 'y', 'z'], got 'w'"
+    raw["fit"]["shape_prior"]["mirror_axis"] = None  # a free mesh
+    raw["fit"]["shape_prior"]["lr"] = 0.5
+    assert error_of(raw).startswith("params.yaml: fit.shape_prior.lr: unknown key")
+
+
 def test_bad_choice(raw):
     raw["fit"]["optimizer"] = "lbfgs"
     assert error_of(raw) == "params.yaml: fit.optimizer: expected one of ['sgd', 'adam'], got 'lbfgs'"
