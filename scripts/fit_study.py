@@ -1,0 +1,162 @@
+"""Does a fit setting gain on more than one set of cars? ``fit_mesh`` re-run on finished masks, once per
+configuration and fit seed, and each mesh scored against its car's ``mesh.obj`` like ``evaluate``; nothing upstream
+re-runs, so a setting can be tried on the 5 evaluation cars, the tuning cars (``scripts/make_tuning_cars.py``) and
+the 20-car masks in minutes per set.
+
+A configuration is a name and ``params.yaml`` changes in DVC's ``-S`` form, ``fit.*`` and ``render.*`` keys:
+
+    python scripts/fit_study.py --masks data/silhouettes/multiview --truth data/heldout --shape-prior \
+        --seeds 0,1 --config lap3:fit.shape_prior.w_laplacian=3 --config "slow:fit.lr=0.5,fit.iterations=3000"
+
+The baseline (``params.yaml`` as it is) always runs first. ``--shape-prior`` fits as ``fit_mesh@chain`` does;
+``--views`` is the views' sub-folder in each object (``.`` for masks written by ``segment``, ``rig`` for the
+multiview rig of a held-out car). ``--truth`` holds ``<car>/mesh.obj`` (default: the masks' folder, as the
+held-out layout has them). Prints a markdown table (F@0.05 / F@0.02 means per configuration and seed, and how many
+cars went up against the baseline at the same seed) and one JSON line; ``--reuse`` keeps finished runs in ``--work``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from inverse_graphics.errors import UserError  # noqa: E402
+from inverse_graphics.mesh.io import load_mesh  # noqa: E402
+from inverse_graphics.mesh.metrics import mesh_metrics  # noqa: E402
+from inverse_graphics.params import validate  # noqa: E402
+
+SECTIONS = ("fit", "render")  # what a configuration may change: the fit and its renderer, nothing upstream
+SCORES = ("fscore@0.05", "fscore@0.02")
+
+
+def parse_config(text: str) -> tuple[str, dict[str, object]]:
+    """``"name:fit.lr=0.5,render.sigma_final=1e-5"`` -> ``("name", {"fit.lr": 0.5, ...})``."""
+    name, sep, changes = text.partition(":")
+    if not sep or not name or not changes:
+        raise UserError(f"--config {text!r}: expected NAME:section.key=value[,section.key=value...]")
+    out = {}
+    for change in changes.split(","):
+        key, sep, value = change.partition("=")
+        if not sep:
+            raise UserError(f"--config {name}: {change!r} is not key=value")
+        out[key.strip()] = _value(value.strip())
+    return name, out
+
+
+def _value(text: str) -> object:
+    """A number if it reads as one (``1e-5`` too, which YAML 1.1 leaves a string), else YAML (null, true, words)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
+
+
+def apply_changes(params: dict, changes: dict[str, object], name: str) -> dict:
+    """A copy of ``params`` with the dotted ``changes`` set; each key must exist in ``SECTIONS`` and the result
+    must pass the params schema (its error names the key)."""
+    out = copy.deepcopy(params)
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        if not parents or parents[0] not in SECTIONS:
+            raise UserError(f"--config {name}: {dotted}: only {' and '.join(SECTIONS)} keys can change here")
+        node = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            raise UserError(f"--config {name}: {dotted}: no such key in params.yaml")
+        node[leaf] = value
+    try:
+        validate(out, list(SECTIONS))
+    except UserError as err:
+        raise UserError(f"--config {name}: {err}") from None
+    return out
+
+
+def fit_and_score(folder: Path, params: dict, args) -> dict[str, dict[str, float]]:
+    """``fit_mesh`` in ``folder`` with ``params``; ``{car: {score: value}}`` against ``--truth``."""
+    meshes = folder / "meshes"
+    if not (args.reuse and (folder / "scores.json").is_file()):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        command = [sys.executable, "-m", "stages.fit_mesh", "--input", str(args.masks.resolve()),
+                   "--views", args.views, "--out", "meshes", "--metrics", "fit.json", "--objects", "fit_objects.json",
+                   "--plots", "plots"] + (["--shape-prior"] if args.shape_prior else [])
+        with open(folder / "log.txt", "w") as log:
+            result = subprocess.run(command, cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log,
+                                    stderr=subprocess.STDOUT)
+        if result.returncode:
+            raise SystemExit(f"{folder}: fit_mesh failed (exit {result.returncode}); see {folder / 'log.txt'}")
+        cars = {}
+        for mesh in sorted(meshes.glob("*.obj")):
+            truth = args.truth / mesh.stem / "mesh.obj"
+            if not truth.is_file():
+                raise SystemExit(f"{truth}: not found (the ground truth of {mesh.stem}; set --truth)")
+            scores = mesh_metrics(*load_mesh(mesh), *load_mesh(truth))
+            cars[mesh.stem] = {key: round(float(scores[key]), 4) for key in SCORES}
+        (folder / "scores.json").write_text(json.dumps(cars, indent=1) + "\n")
+    return json.loads((folder / "scores.json").read_text())
+
+
+def summary(cars: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]]) -> dict:
+    """Means over the cars and the number of cars whose F@0.05 beats the baseline's."""
+    means = {key: round(sum(c[key] for c in cars.values()) / len(cars), 4) for key in SCORES}
+    up = sum(cars[car]["fscore@0.05"] > baseline[car]["fscore@0.05"] for car in cars)
+    return means | {"cars_up": up, "cars": len(cars)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--masks", type=Path, required=True, help="object folders with cameras.json + masks/")
+    parser.add_argument("--views", default=".", help="the views' sub-folder in each object (. or rig)")
+    parser.add_argument("--truth", type=Path, default=None, help="folder of <car>/mesh.obj (default: --masks)")
+    parser.add_argument("--shape-prior", action="store_true", help="fit as fit_mesh@chain (fit.shape_prior)")
+    parser.add_argument("--seeds", default="0", help="comma-separated fit.seed values")
+    parser.add_argument("--config", action="append", default=[], help="NAME:section.key=value[,...] (repeat)")
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/fit_study"))
+    parser.add_argument("--reuse", action="store_true", help="keep the runs already scored in --work")
+    args = parser.parse_args(argv)
+    args.truth = args.truth or args.masks
+    try:
+        base = yaml.safe_load(args.params.read_text())
+        seeds = [int(s) for s in args.seeds.split(",")]
+        configs = {"baseline": {}} | dict(parse_config(text) for text in args.config)
+        runs = {name: apply_changes(base, changes, name) for name, changes in configs.items()}
+    except (UserError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    scores = {}  # (configuration, seed) -> {car: {score: value}}; the baseline first, so the others compare to it
+    for name, params in runs.items():
+        for seed in seeds:
+            folder = args.work / name / f"seed{seed}"
+            scores[name, seed] = fit_and_score(folder, apply_changes(params, {"fit.seed": seed}, name), args)
+            row = summary(scores[name, seed], scores["baseline", seed])
+            print(f"{name} seed {seed}: {json.dumps(row)}", file=sys.stderr)
+    rows = {name: {seed: summary(scores[name, seed], scores["baseline", seed]) for seed in seeds} for name in runs}
+    lines = ["| configuration | changes | " + " | ".join(f"seed {s}" for s in seeds) + " | mean F@0.05 / F@0.02 |",
+             "|---|---|" + "---|" * (len(seeds) + 1)]
+    for name, per_seed in rows.items():
+        cells = [f"{r['fscore@0.05']:.3f} / {r['fscore@0.02']:.3f} ({r['cars_up']} of {r['cars']} up)"
+                 for r in per_seed.values()]
+        mean = [sum(r[key] for r in per_seed.values()) / len(per_seed) for key in SCORES]
+        changes = ", ".join(f"`{k}={v}`" for k, v in configs[name].items()) or "params.yaml"
+        lines.append(f"| {name} | {changes} | " + " | ".join(cells) + f" | {mean[0]:.3f} / {mean[1]:.3f} |")
+    print("\n".join(lines))
+    print(json.dumps({"benchmark": "fit_study", "masks": str(args.masks), "shape_prior": args.shape_prior,
+                      "seeds": seeds, "configs": {name: {"changes": configs[name], "seeds": rows[name]}
+                                                  for name in rows}}))
+
+
+if __name__ == "__main__":
+    main()
