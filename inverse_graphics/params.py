@@ -115,6 +115,7 @@ SCHEMA: dict[str, dict] = {
         "shape_prior": {
             "mirror_axis": Field(str, choices=("x", "y", "z"), nullable=True),
             "w_laplacian": WEIGHT,
+            "sigma": POS_FLOAT,
         },
     },
     "critic": {

@@ -4,9 +4,10 @@ Object ``<obj>`` is a sub-folder of ``--input``; its views (``docs/object_folder
 + ``masks/``) are in ``<obj>/<views>`` (``--views .``: the object folder itself; ``--views rig``: its
 ``rig/`` sub-folder, as ``synth`` writes the multiview rig) and its ground truth, if any, is
 ``<obj>/mesh.obj``. ``dvc.yaml`` runs this stage once per variant (``foreach``), each on its own views;
-with ``--shape-prior`` the fit takes ``fit.shape_prior``'s settings (a mirror-symmetric, smoother mesh) for views
-that cannot fix the shape alone. Writes ``--out/<obj>.obj`` and ``--out/source.json`` (the ``--input`` and
-``--views`` the meshes were fitted to, for ``evaluate``'s pictures, and the shape prior or null); ``--metrics``
+with ``--shape-prior`` the fit takes ``fit.shape_prior``'s settings (a mirror-symmetric, smoother mesh, and softer
+silhouettes: its ``sigma`` replaces ``render.sigma``) for views that cannot fix the shape alone. Writes
+``--out/<obj>.obj`` and ``--out/source.json`` (the ``--input`` and ``--views`` the meshes were fitted to, for
+``evaluate``'s pictures, and the shape prior or null); ``--metrics``
 (silhouette IoU of the fitted mesh's hard z-buffer masks against the targets, GT mesh metrics where ``mesh.obj``
 exists, seconds; over all objects; ``cpu_seconds``: the process's CPU time, all threads, which the load of a
 shared machine inflates less than wall time) and ``--objects`` (per object, with the iteration count);
@@ -53,16 +54,25 @@ SWITCHES = {
 SOURCE = "source.json"  # in --out: what the meshes were fitted to
 
 
+def fit_settings(fit: dict, render: dict, shape_prior: bool) -> tuple[SilhouetteFitSettings, float]:
+    """The fit's settings and its renderer's (starting) sigma from the params sections; with the shape prior, its
+    keys replace ``fit``'s (``mirror_axis`` is one ``fit`` has not) and its ``sigma`` replaces ``render.sigma``."""
+    settings, sigma = settings_from_section(SilhouetteFitSettings, fit), render["sigma"]
+    if shape_prior:
+        prior = dict(fit["shape_prior"])
+        sigma = prior.pop("sigma")
+        settings = replace(settings, **prior)
+    return settings, sigma
+
+
 def main(args: argparse.Namespace) -> None:
     params = load_params(["render", "fit"])
     fit, render = params["fit"], params["render"]
     seed_everything(fit["seed"])
     device = pick_device(render["device"])
     renderers: dict[int, SilhouetteRenderer] = {}  # one per image size (fit.image_size null: the objects' own)
-    settings = settings_from_section(SilhouetteFitSettings, fit)
+    settings, sigma = fit_settings(fit, render, args.shape_prior)
     shape_prior = fit["shape_prior"] if args.shape_prior else None
-    if shape_prior:  # its keys replace fit's (mirror_axis is the only one fit has not)
-        settings = replace(settings, **shape_prior)
     objects = find_objects(args.input, marker=(args.views / CAMERAS).as_posix())
     per_object, failure = {}, None
     with atomic_dir(args.out) as mesh_dir, atomic_dir(args.plots) as plot_dir:
@@ -73,7 +83,7 @@ def main(args: argparse.Namespace) -> None:
             masks = masks.to(device)
             if rig.image_size not in renderers:
                 renderers[rig.image_size] = SilhouetteRenderer(render["backend"], SilhouetteSettings(
-                    rig.image_size, render["sigma"], render["faces_per_pixel"], render["blend"],
+                    rig.image_size, sigma, render["faces_per_pixel"], render["blend"],
                     render["sigma_final"], render["warmup_blend"]), device)
             renderer = renderers[rig.image_size]
             cpu_start = time.process_time()

@@ -117,6 +117,22 @@ def test_camera_count_must_match(target):
         fit_to_silhouettes(masks, rig.subset([0, 1, 2]), renderer, SilhouetteFitSettings(iterations=1), progress=False)
 
 
+def test_shape_prior_settings(default_params_text):
+    """``--shape-prior``: the prior's keys replace ``fit``'s and its ``sigma`` the renderer's; without it, neither."""
+    from stages.fit_mesh import fit_settings
+
+    params = yaml.safe_load(default_params_text)
+    fit, render = params["fit"], params["render"]
+    prior = fit["shape_prior"]
+    assert prior["sigma"] != render["sigma"] and prior["w_laplacian"] != fit["w_laplacian"]  # else this tests nothing
+    settings, sigma = fit_settings(fit, render, shape_prior=True)
+    assert (settings.mirror_axis, settings.w_laplacian, sigma) == (prior["mirror_axis"], prior["w_laplacian"],
+                                                                  prior["sigma"])
+    assert settings.iterations == fit["iterations"] and settings.w_edge == fit["w_edge"]
+    settings, sigma = fit_settings(fit, render, shape_prior=False)
+    assert (settings.mirror_axis, settings.w_laplacian, sigma) == (None, fit["w_laplacian"], render["sigma"])
+
+
 @pytest.mark.parametrize("shape_prior", [False, True], ids=["free", "shape_prior"])
 def test_fit_mesh_stage(tmp_path, repo_root, target, default_params_text, shape_prior):
     """The views sit in a sub-folder of the object (``--views rig``), the ground truth beside it; the metrics hold

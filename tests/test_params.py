@@ -68,6 +68,9 @@ def test_shape_prior_keys_are_checked(raw):
     raw["fit"]["shape_prior"]["mirror_axis"] = "w"
     assert error_of(raw) == "params.yaml: fit.shape_prior.mirror_axis: expected one of ['x', 'y', 'z'], got 'w'"
     raw["fit"]["shape_prior"]["mirror_axis"] = None  # a free mesh
+    raw["fit"]["shape_prior"]["sigma"] = 0.0
+    assert error_of(raw).startswith("params.yaml: fit.shape_prior.sigma: must be >")
+    raw["fit"]["shape_prior"]["sigma"] = 4e-4
     raw["fit"]["shape_prior"]["lr"] = 0.5
     assert error_of(raw).startswith("params.yaml: fit.shape_prior.lr: unknown key")
 
