@@ -137,13 +137,13 @@ def main(argv: list[str] | None = None) -> None:
     except (UserError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     scores = {}  # (configuration, seed) -> {car: {score: value}}; the baseline first, so the others compare to it
+    rows: dict[str, dict[int, dict]] = {}
     for name, params in runs.items():
         for seed in seeds:
             folder = args.work / name / f"seed{seed}"
             scores[name, seed] = fit_and_score(folder, apply_changes(params, {"fit.seed": seed}, name), args)
-            row = summary(scores[name, seed], scores["baseline", seed])
+            row = rows.setdefault(name, {})[seed] = summary(scores[name, seed], scores["baseline", seed])
             print(f"{name} seed {seed}: {json.dumps(row)}", file=sys.stderr)
-    rows = {name: {seed: summary(scores[name, seed], scores["baseline", seed]) for seed in seeds} for name in runs}
     lines = ["| configuration | changes | " + " | ".join(f"seed {s}" for s in seeds) + " | mean F@0.05 / F@0.02 |",
              "|---|---|" + "---|" * (len(seeds) + 1)]
     for name, per_seed in rows.items():
