@@ -44,8 +44,7 @@ def main() -> None:
     verts = normalize_verts(verts)
     rig = tutorial_rig(20, image_size=128)
     render = load_params(["render"], ROOT / "params.yaml")["render"]
-    default = SilhouetteSettings(128, render["sigma"], blend=render["blend"], sigma_final=render["sigma_final"],
-                                 warmup_blend=render["warmup_blend"])  # fmt: skip
+    default = SilhouetteSettings.from_params(render, 128)
     masks = (rasterize(verts, faces, rig) >= 0).float()
     line = {"mesh": Path(args.mesh).name, "iterations": args.iterations, "seeds": args.seeds}
     configs = [(f"lr_decay={float(d):g}", default, float(d)) for d in args.lr_decay.split(",")]

@@ -54,8 +54,7 @@ def main() -> None:
     verts, faces = target_car()
     rig = tutorial_rig(20, image_size=128)
     render = load_params(["render"], ROOT / "params.yaml")["render"]
-    keys = ("sigma", "blend", "sigma_final", "warmup_blend")
-    fast = SilhouetteRenderer("fast", SilhouetteSettings(128, **{k: render[k] for k in keys}))
+    fast = SilhouetteRenderer("fast", SilhouetteSettings.from_params(render, 128))
     masks = (rasterize(verts, faces, rig) >= 0).float()
     tutorial = SilhouetteRenderer("pytorch3d", SilhouetteSettings(image_size=128))
     p3d_s = seconds_per_iteration(tutorial, masks, rig, 1 if args.quick else 3)

@@ -15,7 +15,8 @@ hard masks at each ``--fit-sizes``, once per candidate way of making the fit unb
 
 - ``product``: the tutorial's renderer, sigma 1e-4 (the reference);
 - ``default``: ``params.yaml``'s ``render`` settings: the product blend for the first half of the
-  fit, then the contour blend with sigma falling from 1e-4 to ``render.sigma_final``;
+  fit, then the contour blend with sigma falling from ``render.sigma`` to ``render.sigma_final``, both
+  scaled from ``render.sigma_size`` to the fit's size (1e-4 -> 3e-5 at 128 px, 4e-4 -> 1.2e-4 at 64 px);
 - ``sigma_schedule``: the product blend throughout, sigma falling from 1e-4 to 1e-5 over the
   second half;
 - ``contour``, ``nearest``: the ``fast`` backend's other blends (``render.soft_raster``);
@@ -70,7 +71,6 @@ CANDIDATES = (
 )  # fmt: skip
 SIGMA = SilhouetteSettings.sigma  # the tutorial's
 RENDER = load_params(["render"], ROOT / "params.yaml")["render"]
-DEFAULT = {k: RENDER[k] for k in ("sigma", "blend", "warmup_blend", "sigma_final")}  # params.yaml's fast renderer
 
 
 def shapes(heldout: Path, cars: int | None) -> dict[str, tuple[torch.Tensor, torch.Tensor, CameraRig]]:
@@ -158,7 +158,7 @@ def candidate(name: str, size: int, masks: torch.Tensor):
     if name in ("product", "contour", "nearest"):
         return SilhouetteRenderer("fast", dataclasses.replace(settings, blend=name)), masks
     if name == "default":
-        return SilhouetteRenderer("fast", SilhouetteSettings(size, **DEFAULT)), masks
+        return SilhouetteRenderer("fast", SilhouetteSettings.from_params(RENDER, size)), masks
     if name == "sigma_schedule":
         return SilhouetteRenderer("fast", dataclasses.replace(settings, sigma_final=1e-5)), masks
     if name == "product_sqrt":

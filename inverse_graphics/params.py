@@ -90,6 +90,7 @@ SCHEMA: dict[str, dict] = {
         "backend": Field(str, choices=("auto", "fast", "pytorch3d")),
         "sigma": POS_FLOAT,
         "sigma_final": Field(float, min=1e-12, nullable=True),
+        "sigma_size": Field(int, min=16, nullable=True),
         "blend": Field(str, choices=BLENDS),
         "warmup_blend": Field(str, choices=BLENDS, nullable=True),
         "faces_per_pixel": POS_INT,
@@ -115,7 +116,6 @@ SCHEMA: dict[str, dict] = {
         "shape_prior": {
             "mirror_axis": Field(str, choices=("x", "y", "z"), nullable=True),
             "w_laplacian": WEIGHT,
-            "sigma": POS_FLOAT,
         },
     },
     "critic": {

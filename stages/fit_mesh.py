@@ -4,8 +4,9 @@ Object ``<obj>`` is a sub-folder of ``--input``; its views (``docs/object_folder
 + ``masks/``) are in ``<obj>/<views>`` (``--views .``: the object folder itself; ``--views rig``: its
 ``rig/`` sub-folder, as ``synth`` writes the multiview rig) and its ground truth, if any, is
 ``<obj>/mesh.obj``. ``dvc.yaml`` runs this stage once per variant (``foreach``), each on its own views;
-with ``--shape-prior`` the fit takes ``fit.shape_prior``'s settings (a mirror-symmetric, smoother mesh, and softer
-silhouettes: its ``sigma`` replaces ``render.sigma``) for views that cannot fix the shape alone. Writes
+with ``--shape-prior`` the fit takes ``fit.shape_prior``'s settings (a mirror-symmetric, smoother mesh) for views
+that cannot fix the shape alone. The renderer's sigma is ``render.sigma`` at ``render.sigma_size`` px, scaled to each
+fit's image size (the same soft edge in pixels: 4e-4 at 64 px). Writes
 ``--out/<obj>.obj`` and ``--out/source.json`` (the ``--input`` and ``--views`` the meshes were fitted to, for
 ``evaluate``'s pictures, and the shape prior or null); ``--metrics``
 (silhouette IoU of the fitted mesh's hard z-buffer masks against the targets, GT mesh metrics where ``mesh.obj``
@@ -54,15 +55,11 @@ SWITCHES = {
 SOURCE = "source.json"  # in --out: what the meshes were fitted to
 
 
-def fit_settings(fit: dict, render: dict, shape_prior: bool) -> tuple[SilhouetteFitSettings, float]:
-    """The fit's settings and its renderer's (starting) sigma from the params sections; with the shape prior, its
-    keys replace ``fit``'s (``mirror_axis`` is one ``fit`` has not) and its ``sigma`` replaces ``render.sigma``."""
-    settings, sigma = settings_from_section(SilhouetteFitSettings, fit), render["sigma"]
-    if shape_prior:
-        prior = dict(fit["shape_prior"])
-        sigma = prior.pop("sigma")
-        settings = replace(settings, **prior)
-    return settings, sigma
+def fit_settings(fit: dict, shape_prior: bool) -> SilhouetteFitSettings:
+    """The fit's settings from the ``fit`` section; with the shape prior, its keys replace ``fit``'s
+    (``mirror_axis`` is one ``fit`` has not)."""
+    settings = settings_from_section(SilhouetteFitSettings, fit)
+    return replace(settings, **fit["shape_prior"]) if shape_prior else settings
 
 
 def main(args: argparse.Namespace) -> None:
@@ -71,7 +68,7 @@ def main(args: argparse.Namespace) -> None:
     seed_everything(fit["seed"])
     device = pick_device(render["device"])
     renderers: dict[int, SilhouetteRenderer] = {}  # one per image size (fit.image_size null: the objects' own)
-    settings, sigma = fit_settings(fit, render, args.shape_prior)
+    settings = fit_settings(fit, args.shape_prior)
     shape_prior = fit["shape_prior"] if args.shape_prior else None
     objects = find_objects(args.input, marker=(args.views / CAMERAS).as_posix())
     per_object, failure = {}, None
@@ -82,9 +79,8 @@ def main(args: argparse.Namespace) -> None:
             masks, rig = load_object_masks(obj / args.views, fit["image_size"])
             masks = masks.to(device)
             if rig.image_size not in renderers:
-                renderers[rig.image_size] = SilhouetteRenderer(render["backend"], SilhouetteSettings(
-                    rig.image_size, sigma, render["faces_per_pixel"], render["blend"],
-                    render["sigma_final"], render["warmup_blend"]), device)
+                renderers[rig.image_size] = SilhouetteRenderer(
+                    render["backend"], SilhouetteSettings.from_params(render, rig.image_size), device)
             renderer = renderers[rig.image_size]
             cpu_start = time.process_time()
             try:

@@ -118,19 +118,17 @@ def test_camera_count_must_match(target):
 
 
 def test_shape_prior_settings(default_params_text):
-    """``--shape-prior``: the prior's keys replace ``fit``'s and its ``sigma`` the renderer's; without it, neither."""
+    """``--shape-prior``: the prior's keys replace ``fit``'s; without it, ``fit``'s own."""
     from stages.fit_mesh import fit_settings
 
-    params = yaml.safe_load(default_params_text)
-    fit, render = params["fit"], params["render"]
+    fit = yaml.safe_load(default_params_text)["fit"]
     prior = fit["shape_prior"]
-    assert prior["sigma"] != render["sigma"] and prior["w_laplacian"] != fit["w_laplacian"]  # else this tests nothing
-    settings, sigma = fit_settings(fit, render, shape_prior=True)
-    assert (settings.mirror_axis, settings.w_laplacian, sigma) == (prior["mirror_axis"], prior["w_laplacian"],
-                                                                  prior["sigma"])
+    assert prior["w_laplacian"] != fit["w_laplacian"] and prior["mirror_axis"] is not None  # else this tests nothing
+    settings = fit_settings(fit, shape_prior=True)
+    assert (settings.mirror_axis, settings.w_laplacian) == (prior["mirror_axis"], prior["w_laplacian"])
     assert settings.iterations == fit["iterations"] and settings.w_edge == fit["w_edge"]
-    settings, sigma = fit_settings(fit, render, shape_prior=False)
-    assert (settings.mirror_axis, settings.w_laplacian, sigma) == (None, fit["w_laplacian"], render["sigma"])
+    settings = fit_settings(fit, shape_prior=False)
+    assert (settings.mirror_axis, settings.w_laplacian) == (None, fit["w_laplacian"])
 
 
 @pytest.mark.parametrize("shape_prior", [False, True], ids=["free", "shape_prior"])

@@ -68,9 +68,9 @@ def test_shape_prior_keys_are_checked(raw):
     raw["fit"]["shape_prior"]["mirror_axis"] = "w"
     assert error_of(raw) == "params.yaml: fit.shape_prior.mirror_axis: expected one of ['x', 'y', 'z'], got 'w'"
     raw["fit"]["shape_prior"]["mirror_axis"] = None  # a free mesh
-    raw["fit"]["shape_prior"]["sigma"] = 0.0
-    assert error_of(raw).startswith("params.yaml: fit.shape_prior.sigma: must be >")
-    raw["fit"]["shape_prior"]["sigma"] = 4e-4
+    raw["fit"]["shape_prior"]["sigma"] = 4e-4  # the renderer's sigma is render.sigma at every fit's own size
+    assert error_of(raw).startswith("params.yaml: fit.shape_prior.sigma: unknown key")
+    del raw["fit"]["shape_prior"]["sigma"]
     raw["fit"]["shape_prior"]["lr"] = 0.5
     assert error_of(raw).startswith("params.yaml: fit.shape_prior.lr: unknown key")
 
@@ -150,6 +150,10 @@ def test_render_blend_and_sigma_final(raw):
     assert error_of(raw, ["render"]).startswith("params.yaml: render.sigma_final: must be >=")
     raw["render"]["sigma_final"] = None
     assert validate(raw, ["render"])["render"]["sigma_final"] is None
+    raw["render"]["sigma_size"] = 8
+    assert error_of(raw, ["render"]).startswith("params.yaml: render.sigma_size: must be >= 16")
+    raw["render"]["sigma_size"] = None  # sigma in NDC units at every size, PyTorch3D's convention
+    assert validate(raw, ["render"])["render"]["sigma_size"] is None
 
 
 def test_blend_names_match_the_renderer():

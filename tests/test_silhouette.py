@@ -138,6 +138,29 @@ def test_blend_and_sigma_schedule():
     assert not settings.is_tutorial
 
 
+def soft_edge_pixels(settings: SilhouetteSettings) -> int:
+    """Pixels on the soft edge (0.02 < alpha < 0.98) of a sphere seen by one view."""
+    verts, faces = ico_sphere(3)
+    rig = tutorial_rig(20, image_size=settings.image_size).subset([0])
+    alpha = SilhouetteRenderer("fast", settings)(verts * 0.8, faces, rig)
+    return int(((alpha > 0.02) & (alpha < 0.98)).sum())
+
+
+def test_sigma_size_keeps_the_soft_edge_in_pixels():
+    """``render.sigma`` holds at ``render.sigma_size`` px: at half the size the edge is as many pixels wide, so the
+    edge holds half the pixels (half the contour); sigma in NDC units (``sigma_size`` null) would give a quarter."""
+    render = {"sigma": 1e-4, "sigma_final": 3e-5, "sigma_size": 128, "faces_per_pixel": 50, "blend": "contour",
+              "warmup_blend": None}
+    small = SilhouetteSettings.from_params(render, 64)
+    assert (small.sigma, small.sigma_final) == (pytest.approx(4e-4), pytest.approx(1.2e-4))
+    assert SilhouetteSettings.from_params(render, 128).sigma == 1e-4
+    ratio = soft_edge_pixels(SilhouetteSettings.from_params(render, 128)) / soft_edge_pixels(small)
+    assert 1.7 < ratio < 2.3
+    in_ndc = SilhouetteSettings.from_params(render | {"sigma_size": None}, 64)
+    assert in_ndc.sigma == 1e-4 and 3.3 < soft_edge_pixels(SilhouetteSettings.from_params(render, 128)) / \
+        soft_edge_pixels(in_ndc) < 5.2
+
+
 def test_resolve_backend():
     assert resolve_backend("auto", torch.device("cpu")) == "fast"
     assert resolve_backend("auto", torch.device("cuda")) == "pytorch3d"

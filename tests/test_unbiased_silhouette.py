@@ -212,12 +212,12 @@ def fitted_radius_error_px(settings: SilhouetteSettings, radius: float = 0.7) ->
     return errors[0], errors[1]
 
 
-def test_fitted_sphere_radius_is_unbiased(default_params_text):
-    """From hard masks, the default renderer settings fit the sphere's radius within a quarter pixel
-    at 128 px, in the fitted views and in others; the tutorial's (product blend, constant sigma)
-    shrink it by more."""
+@pytest.mark.parametrize("size", [128, 64])
+def test_fitted_sphere_radius_is_unbiased(default_params_text, size):
+    """From hard masks, the default renderer settings (sigma scaled from ``render.sigma_size`` to ``size``) fit the
+    sphere's radius within a quarter pixel at 128 px and 64 px, in the fitted views and in others; the tutorial's
+    (product blend, constant sigma 1e-4) shrink it by more."""
     render = yaml.safe_load(default_params_text)["render"]
-    keys = ("sigma", "blend", "sigma_final", "warmup_blend")
-    default = SilhouetteSettings(128, **{k: render[k] for k in keys})
+    default = SilhouetteSettings.from_params(render, size)
     assert max(abs(e) for e in fitted_radius_error_px(default)) <= 0.25
-    assert max(fitted_radius_error_px(SilhouetteSettings(128))) < -0.25
+    assert max(fitted_radius_error_px(SilhouetteSettings(size))) < -0.25

@@ -19,7 +19,12 @@ masks shrinks the mesh by that much. Over a fit (``progress`` 0 -> 1) the settin
 the blend and sigma: ``warmup_blend`` for the first half (``SWITCH``), ``blend`` after it, and
 sigma constant for the first half, then falling geometrically to ``sigma_final``. The default of
 ``params.yaml`` shapes the mesh with the tutorial's product blend, then finishes with the
-unbiased contour blend, sharpening from 1e-4 to 3e-5.
+unbiased contour blend, sharpening from 1e-4 to 3e-5 at 128 px.
+
+Sigma divides a squared distance in NDC units, where a pixel is ``2 / image_size`` wide, so one
+sigma is twice as wide in pixels at 128 px as at 64 px. ``params.yaml`` gives sigma at
+``render.sigma_size`` px and :meth:`SilhouetteSettings.from_params` scales it to each fit's size
+(:func:`sigma_at_size`), keeping the silhouette's soft edge the same number of pixels wide.
 
 Both return ``alpha: (N, H, W)`` in PyTorch3D's image orientation (row 0 at the top).
 """
@@ -58,10 +63,28 @@ class SilhouetteSettings:
         """Blend at ``progress`` in [0, 1] of a fit: ``warmup_blend`` (if set) before ``SWITCH``, then ``blend``."""
         return self.warmup_blend if self.warmup_blend is not None and progress < SWITCH else self.blend
 
+    @classmethod
+    def from_params(cls, render: dict, image_size: int) -> SilhouetteSettings:
+        """``params.yaml``'s ``render`` section for ``image_size`` px: its ``sigma`` and ``sigma_final`` hold at
+        ``render.sigma_size`` px and are scaled to ``image_size`` (:func:`sigma_at_size`)."""
+        size = render["sigma_size"]
+        return cls(
+            image_size, sigma_at_size(render["sigma"], image_size, size), render["faces_per_pixel"], render["blend"],
+            sigma_at_size(render["sigma_final"], image_size, size), render["warmup_blend"],
+        )
+
     @property
     def is_tutorial(self) -> bool:
         """The ``fit_textured_mesh`` tutorial's formulation: product blend throughout, constant sigma."""
         return self.blend == "product" and self.warmup_blend in (None, "product") and self.sigma_final is None
+
+
+def sigma_at_size(sigma: float | None, image_size: int, sigma_size: int | None) -> float | None:
+    """``sigma`` given at ``sigma_size`` px, for ``image_size`` px with the same width in pixels: times
+    ``(sigma_size / image_size)^2`` (sigma divides a squared NDC distance). ``sigma_size`` None: as given."""
+    if sigma is None or sigma_size is None:
+        return sigma
+    return sigma * (sigma_size / image_size) ** 2
 
 
 def resolve_backend(backend: str, device: torch.device, settings: SilhouetteSettings = SilhouetteSettings()) -> str:
