@@ -16,7 +16,7 @@ hard masks at each ``--fit-sizes``, once per candidate way of making the fit unb
 - ``product``: the tutorial's renderer, sigma 1e-4 (the reference);
 - ``default``: ``params.yaml``'s ``render`` settings: the product blend for the first half of the
   fit, then the contour blend with sigma falling from ``render.sigma`` to ``render.sigma_final``, both
-  scaled from ``render.sigma_size`` to the fit's size (1e-4 -> 3e-5 at 128 px, 4e-4 -> 1.2e-4 at 64 px);
+  scaled from ``render.sigma_size`` to the fit's size (1e-4 -> 7.5e-6 at 128 px, 4e-4 -> 3e-5 at 64 px);
 - ``sigma_schedule``: the product blend throughout, sigma falling from 1e-4 to 1e-5 over the
   second half;
 - ``contour``, ``nearest``: the ``fast`` backend's other blends (``render.soft_raster``);

@@ -19,7 +19,7 @@ masks shrinks the mesh by that much. Over a fit (``progress`` 0 -> 1) the settin
 the blend and sigma: ``warmup_blend`` for the first half (``SWITCH``), ``blend`` after it, and
 sigma constant for the first half, then falling geometrically to ``sigma_final``. The default of
 ``params.yaml`` shapes the mesh with the tutorial's product blend, then finishes with the
-unbiased contour blend, sharpening from 1e-4 to 3e-5 at 128 px.
+unbiased contour blend, sharpening from 1e-4 to 7.5e-6 at 128 px (4e-4 to 3e-5 at 64 px).
 
 Sigma divides a squared distance in NDC units, where a pixel is ``2 / image_size`` wide, so one
 sigma is twice as wide in pixels at 128 px as at 64 px. ``params.yaml`` gives sigma at
