@@ -5,7 +5,8 @@ cameras, an ico-sphere and a box with the tutorial's 20 views) rendered by each 
 thresholded at 0.5, against the hard masks that ``synth`` writes (``render.shaded.rasterize``):
 area ratio, mean boundary offset in pixels (``render.bias``: (soft - hard area) / hard contour
 length, + when the soft silhouette is larger) and per-view IoU (mean, worst), at each ``--sizes``
-and ``--sigmas`` (default: the tutorial's 1e-4 and ``render.sigma_final``). Renderers: the
+and ``--sigmas`` (NDC values, the same at every size, unlike a fit's ``render.sigma_size`` scaling; default: the
+tutorial's 1e-4 and ``render.sigma_final``). Renderers: the
 ``fast`` backend with each blend (``product``: the tutorial's formulation, ``contour``,
 ``nearest``) and the ``pytorch3d`` backend (``SoftSilhouetteShader``, ``--pytorch3d-views`` views
 of each shape, evenly spread).
