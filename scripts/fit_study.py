@@ -12,13 +12,13 @@ The baseline (``params.yaml`` as it is) always runs first. ``--shape-prior`` fit
 ``--views`` is the views' sub-folder in each object (``.`` for masks written by ``segment``, ``rig`` for the
 multiview rig of a held-out car). ``--truth`` holds ``<car>/mesh.obj`` (default: the masks' folder, as the
 held-out layout has them). Prints a markdown table (F@0.05 / F@0.02 means per configuration and seed, and how many
-cars went up against the baseline at the same seed) and one JSON line; ``--reuse`` keeps finished runs in ``--work``.
+cars went up against the baseline at the same seed) and one JSON line; ``--reuse`` keeps the finished runs in
+``--work`` whose params.yaml is the one they would run with now (a changed ``params.yaml`` re-runs them).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import subprocess
@@ -33,63 +33,20 @@ sys.path.insert(0, str(ROOT))
 from inverse_graphics.errors import UserError  # noqa: E402
 from inverse_graphics.mesh.io import load_mesh  # noqa: E402
 from inverse_graphics.mesh.metrics import mesh_metrics  # noqa: E402
-from inverse_graphics.params import validate  # noqa: E402
+from inverse_graphics.param_changes import apply_changes, parse_config  # noqa: E402
 
 SECTIONS = ("fit", "render")  # what a configuration may change: the fit and its renderer, nothing upstream
 SCORES = ("fscore@0.05", "fscore@0.02")
 
 
-def parse_config(text: str) -> tuple[str, dict[str, object]]:
-    """``"name:fit.lr=0.5,render.sigma_final=1e-5"`` -> ``("name", {"fit.lr": 0.5, ...})``."""
-    name, sep, changes = text.partition(":")
-    if not sep or not name or not changes:
-        raise UserError(f"--config {text!r}: expected NAME:section.key=value[,section.key=value...]")
-    out = {}
-    for change in changes.split(","):
-        key, sep, value = change.partition("=")
-        if not sep:
-            raise UserError(f"--config {name}: {change!r} is not key=value")
-        out[key.strip()] = _value(value.strip())
-    return name, out
-
-
-def _value(text: str) -> object:
-    """A number if it reads as one (``1e-5`` too, which YAML 1.1 leaves a string), else YAML (null, true, words)."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return yaml.safe_load(text)
-
-
-def apply_changes(params: dict, changes: dict[str, object], name: str) -> dict:
-    """A copy of ``params`` with the dotted ``changes`` set; each key must exist in ``SECTIONS`` and the result
-    must pass the params schema (its error names the key)."""
-    out = copy.deepcopy(params)
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        if not parents or parents[0] not in SECTIONS:
-            raise UserError(f"--config {name}: {dotted}: only {' and '.join(SECTIONS)} keys can change here")
-        node = out
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(node, dict) or leaf not in node:
-            raise UserError(f"--config {name}: {dotted}: no such key in params.yaml")
-        node[leaf] = value
-    try:
-        validate(out, list(SECTIONS))
-    except UserError as err:
-        raise UserError(f"--config {name}: {err}") from None
-    return out
-
-
 def fit_and_score(folder: Path, params: dict, args) -> dict[str, dict[str, float]]:
     """``fit_mesh`` in ``folder`` with ``params``; ``{car: {score: value}}`` against ``--truth``."""
     meshes = folder / "meshes"
-    if not (args.reuse and (folder / "scores.json").is_file()):
+    text = yaml.safe_dump(params, sort_keys=False)
+    same = (folder / "params.yaml").is_file() and (folder / "params.yaml").read_text() == text
+    if not (args.reuse and same and (folder / "scores.json").is_file()):
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        (folder / "params.yaml").write_text(text)
         command = [sys.executable, "-m", "stages.fit_mesh", "--input", str(args.masks.resolve()),
                    "--views", args.views, "--out", "meshes", "--metrics", "fit.json", "--objects", "fit_objects.json",
                    "--plots", "plots"] + (["--shape-prior"] if args.shape_prior else [])
@@ -126,14 +83,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", action="append", default=[], help="NAME:section.key=value[,...] (repeat)")
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("--work", type=Path, default=Path("/tmp/fit_study"))
-    parser.add_argument("--reuse", action="store_true", help="keep the runs already scored in --work")
+    parser.add_argument("--reuse", action="store_true", help="keep the runs already scored in --work with the same params")
     args = parser.parse_args(argv)
     args.truth = args.truth or args.masks
     try:
         base = yaml.safe_load(args.params.read_text())
         seeds = [int(s) for s in args.seeds.split(",")]
         configs = {"baseline": {}} | dict(parse_config(text) for text in args.config)
-        runs = {name: apply_changes(base, changes, name) for name, changes in configs.items()}
+        runs = {name: apply_changes(base, changes, name, SECTIONS) for name, changes in configs.items()}
     except (UserError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     scores = {}  # (configuration, seed) -> {car: {score: value}}; the baseline first, so the others compare to it
@@ -141,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, params in runs.items():
         for seed in seeds:
             folder = args.work / name / f"seed{seed}"
-            scores[name, seed] = fit_and_score(folder, apply_changes(params, {"fit.seed": seed}, name), args)
+            seeded = apply_changes(params, {"fit.seed": seed}, name, SECTIONS)
+            scores[name, seed] = fit_and_score(folder, seeded, args)
             row = rows.setdefault(name, {})[seed] = summary(scores[name, seed], scores["baseline", seed])
             print(f"{name} seed {seed}: {json.dumps(row)}", file=sys.stderr)
     lines = ["| configuration | changes | " + " | ".join(f"seed {s}" for s in seeds) + " | mean F@0.05 / F@0.02 |",

@@ -11,6 +11,7 @@ import yaml
 from PIL import Image
 
 from inverse_graphics.errors import UserError
+from inverse_graphics.param_changes import apply_changes, parse_config
 from inverse_graphics.mesh.ico_sphere import ico_sphere
 from inverse_graphics.mesh.io import save_mesh
 from inverse_graphics.render.cameras import CameraRig, save_rig, tutorial_rig
@@ -25,9 +26,9 @@ SIZE = 32
 
 def test_configurations_are_checked(default_params_text):
     params = yaml.safe_load(default_params_text)
-    name, changes = fit_study.parse_config("lap:fit.shape_prior.w_laplacian=3,render.sigma_final=1e-5")
+    name, changes = parse_config("lap:fit.shape_prior.w_laplacian=3,render.sigma_final=1e-5")
     assert name == "lap" and changes == {"fit.shape_prior.w_laplacian": 3, "render.sigma_final": 1e-5}
-    changed = fit_study.apply_changes(params, changes, name)
+    changed = apply_changes(params, changes, name, fit_study.SECTIONS)
     assert changed["fit"]["shape_prior"]["w_laplacian"] == 3 and changed["render"]["sigma_final"] == 1e-5
     assert params["fit"]["shape_prior"]["w_laplacian"] != 3  # the original is left alone
     for text, message in [
@@ -35,14 +36,14 @@ def test_configurations_are_checked(default_params_text):
         ("lap:fit.lr", "'fit.lr' is not key=value"),
     ]:
         with pytest.raises(UserError, match=message):
-            fit_study.parse_config(text)
+            parse_config(text)
     for change, message in [
         ({"fit.nope": 1}, "--config c: fit.nope: no such key in params.yaml"),
         ({"synth.seed": 1}, "--config c: synth.seed: only fit and render keys can change here"),
         ({"fit.lr": -1.0}, "--config c: params.yaml: fit.lr: must be >="),
     ]:
         with pytest.raises(UserError, match=message):
-            fit_study.apply_changes(params, change, "c")
+            apply_changes(params, change, "c", fit_study.SECTIONS)
 
 
 def test_study_fits_each_configuration_and_seed(tmp_path, default_params_text, capsys):
@@ -81,3 +82,15 @@ def test_study_fits_each_configuration_and_seed(tmp_path, default_params_text, c
     assert result["configs"]["short"]["seeds"]["0"]["fscore@0.05"] < result["configs"]["baseline"]["seeds"]["0"][
         "fscore@0.05"]
     assert out[0].startswith("| configuration | changes | seed 0 | seed 1 |")
+    # --reuse keeps a run whose params are unchanged and re-runs one whose params.yaml changed since
+    kept = work / "baseline" / "seed0" / "scores.json"
+    marker = kept.stat().st_mtime_ns
+    fit_study.main(["--masks", str(tmp_path / "cars"), "--seeds", "0", "--params", str(tmp_path / "params.yaml"),
+                    "--work", str(work), "--reuse"])
+    assert kept.stat().st_mtime_ns == marker
+    params["fit"]["iterations"] = 3
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    fit_study.main(["--masks", str(tmp_path / "cars"), "--seeds", "0", "--params", str(tmp_path / "params.yaml"),
+                    "--work", str(work), "--reuse"])
+    assert kept.stat().st_mtime_ns != marker
+    assert yaml.safe_load((work / "baseline" / "seed0" / "params.yaml").read_text())["fit"]["iterations"] == 3

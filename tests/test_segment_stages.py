@@ -187,3 +187,28 @@ def test_empty_mask_is_named_and_others_written(repo, monkeypatch, tmp_path):
     assert rig == load_rig(repo / "data/heldout/car_000/rig/cameras.json").subset(kept) and len(rig) == 19
     assert [f["mask"] for f in rig.files] == [f"masks/{i:03d}.png" for i in kept]
     assert sorted(p.name for p in (out / "car_000" / "masks").iterdir()) == [f"{i:03d}.png" for i in kept]
+
+
+def test_segmenter_study_runs_each_configuration(repo, tmp_path, capsys):
+    """scripts/segmenter_study.py on the tiny synth output: ``--seconds`` sets the steps from a calibration run,
+    each run's params.yaml carries its changes, and the JSON line holds the stage's own figures."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import segmenter_study
+
+    work = tmp_path / "study"
+    segmenter_study.main(["--dataset", str(repo / "data/dataset"), "--eval", str(repo / "data/heldout"),
+                          "--params", str(repo / "params.yaml"), "--work", str(work), "--seconds", "3",
+                          "--config", "lr:train_segmenter.lr=0.001", "--segment", str(repo / "data/heldout")])
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    baseline, changed = line["configs"]["baseline"], line["configs"]["lr"]
+    assert baseline["steps"] == params_of(repo)["train_segmenter"]["steps"]  # the baseline keeps params.yaml
+    clock = np.loadtxt(work / "lr/calibration/train_plots/loss.csv", delimiter=",", skiprows=1, usecols=(0, 5))
+    per_step = (clock[-1, 1] - clock[1, 1]) / (clock[-1, 0] - clock[1, 0])  # rows every 10 steps: 0, 10, ..., 59
+    assert changed["steps"] == max(1, int(0.9 * 3 / per_step)) and changed["changes"] == {"train_segmenter.lr": 0.001}
+    assert yaml.safe_load((work / "lr/params.yaml").read_text())["train_segmenter"]["lr"] == 0.001
+    assert yaml.safe_load((work / "lr/calibration/params.yaml").read_text())["train_segmenter"]["steps"] == 60
+    segment = json.loads((work / "lr/segment.json").read_text())
+    assert changed["scene_mean"] == segment["mask_iou_mean"] and 0 <= changed["scene_min"] <= 1
+    assert sorted(p.name for p in (work / "lr/silhouettes/heldout").iterdir()) == ["car_000", "car_001"]
+    with pytest.raises(SystemExit, match="only segment and train_segmenter keys"):
+        segmenter_study.main(["--dataset", ".", "--eval", ".", "--config", "x:fit.lr=1"])
