@@ -131,6 +131,9 @@ SCHEMA: dict[str, dict] = {
     "camera_teacher": {
         "seed": Field(int, min=0),
     },
+    "mask_teacher": {
+        "seed": Field(int, min=0),
+    },
     "gan": {
         "resume": Field(str, nullable=True),
         "kimg": Field(float, min=0.0),
@@ -141,6 +144,10 @@ SCHEMA: dict[str, dict] = {
         "pl_weight": NONNEG_FLOAT,
         "pair_weight": NONNEG_FLOAT,
         "camera_weight": NONNEG_FLOAT,
+        "consistency_weight": NONNEG_FLOAT,
+        "consistency_interval": POS_INT,
+        "consistency_latents": POS_INT,
+        "consistency_views": Field(int, min=2),
         "augment": Field(str, choices=("ada", "fixed", "none")),
         "augment_p": Field(float, min=0.0, max=1.0),
         "ada_target": Field(float, min=0.0, max=1.0),

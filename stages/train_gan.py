@@ -11,7 +11,10 @@ reprojected), ``frechet_distance_carnet`` / ``kernel_distance_carnet`` (real vs 
 critic's features; not Inception FID/KID) and, only when torchvision's Inception-v3 weights are in the local hub
 cache, ``frechet_distance_inception_v3_torchvision`` / ``kernel_distance_inception_v3_torchvision``; plus ``kimg``, ``seconds_per_kimg``, ``augment_p`` and the final losses.
 With ``gan.camera_weight > 0`` the camera teacher (another network than the critic) reads each generated view
-during the fine-tune and G pays the distance to the camera asked for (curve ``loss_G_camera``).
+during the fine-tune and G pays the distance to the camera asked for (curve ``loss_G_camera``); with
+``gan.consistency_weight > 0`` the mask teacher (another segmenter than the one that measures) cuts out views of a
+few latents and G pays their disagreement with the soft visual hull (curves ``loss_G_consistency``,
+``soft_hull_iou``).
 Curves per tick and the sample grids (rows = latents, columns = cameras) go to ``<plots>``.
 
 Run on several processes (one per GPU, or CPU processes with gloo) with
@@ -52,11 +55,13 @@ PATHS = {
     "critic": "car critic checkpoint (train_critic)",
     "teacher": "camera teacher checkpoint (train_camera_teacher), read when gan.camera_weight > 0",
     "segmenter": "segmenter folder (train_segmenter), for hull_consistency_iou",
+    "mask-teacher": "segmenter folder (train_mask_teacher), read when gan.consistency_weight > 0",
     "out": "run folder (persist: snapshot.pt, generator.pt)",
     "metrics": "metrics JSON",
     "plots": "folder for curves.csv and sample grids",
 }
-SETTING_KEYS = ("kimg", "batch", "lr", "r1_gamma", "style_mixing", "pl_weight", "pair_weight", "camera_weight", "augment",
+SETTING_KEYS = ("kimg", "batch", "lr", "r1_gamma", "style_mixing", "pl_weight", "pair_weight", "camera_weight",
+                "consistency_weight", "consistency_interval", "consistency_latents", "consistency_views", "augment",
                 "augment_p", "ada_target", "ada_kimg", "ema_kimg", "snapshot_kimg", "seed")
 
 
@@ -98,6 +103,15 @@ def measure(G, critic, segmenter, inception, data, rig, cfg: dict) -> dict:
     if inception is not None:
         out |= feature_distances(G, inception, "inception_v3_torchvision", data, cfg["feature_images"])
     return out
+
+
+def differentiable_segmenter(folder: Path, device: torch.device):
+    """``images (N, 3, S, S) in [-1, 1] -> probabilities (N, S, S)``, differentiable w.r.t. the images (frozen net)."""
+    from inverse_graphics.segment.weights import load_checkpoint
+
+    net, _ = load_checkpoint(folder)
+    net = net.to(device).eval().requires_grad_(False)
+    return lambda images: torch.sigmoid(net((images + 1) / 2))
 
 
 def load_segmenter_fn(folder: Path, device: torch.device, tta: str = "none"):
@@ -152,9 +166,15 @@ def main(args) -> None:
             raise UserError(f"{args.teacher}: camera teacher not found (stage train_camera_teacher; "
                             "gan.camera_weight 0 trains without it)")
         teacher = load_critic(args.teacher, device).eval().requires_grad_(False)
+    mask_reader = None
+    if settings.consistency_weight > 0:
+        if not args.mask_teacher.exists():
+            raise UserError(f"{args.mask_teacher}: mask teacher not found (stage train_mask_teacher; "
+                            "gan.consistency_weight 0 trains without it)")
+        mask_reader = differentiable_segmenter(args.mask_teacher, device)
     state = run_training(data, config, settings, args.out, device, resume=resume,
                          progress=tqdm if rank == 0 else None, grid_dir=args.plots,
-                         camera_reader=teacher.pose if teacher is not None else None)
+                         camera_reader=teacher.pose if teacher is not None else None, mask_reader=mask_reader)
     train_seconds = time.perf_counter() - t0
     if rank != 0:
         return

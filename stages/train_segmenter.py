@@ -72,7 +72,12 @@ def load_photos(folders: list[str]) -> torch.Tensor | None:
 
 
 def main(args: argparse.Namespace) -> None:
-    params = load_params(["synth", "segment", "train_segmenter"])
+    train_and_save(load_params(["synth", "segment", "train_segmenter"]), args)
+
+
+def train_and_save(params: dict, args: argparse.Namespace, name: str = "train_segmenter") -> None:
+    """Train (or load) the segmenter that ``params`` (sections synth, segment, train_segmenter) describe and write
+    ``args``' outputs; ``name`` starts the summary line."""
     seg, cfg, synth = params["segment"], params["train_segmenter"], params["synth"]
     torch.set_num_threads(cfg["threads"])
     seed_everything(cfg["seed"])
@@ -134,7 +139,7 @@ def main(args: argparse.Namespace) -> None:
     write_json(args.metrics, {"train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
                               "val_iou_mean": round(final["val_iou_mean"], 4),
                               "val_iou_min": round(final["val_iou_min"], 4)})
-    print(f"train_segmenter: {info['init']}, {seconds:.0f} s ({cpu_seconds:.0f} s of CPU), validation IoU mean "
+    print(f"{name}: {info['init']}, {seconds:.0f} s ({cpu_seconds:.0f} s of CPU), validation IoU mean "
           f"{final['val_iou_mean']:.4f} min {final['val_iou_min']:.4f}")
 
 

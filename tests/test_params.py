@@ -224,3 +224,18 @@ def test_the_camera_teacher_must_be_another_network_than_the_critic(tmp_path, re
     assert proc.stderr.strip() == ("error: params.yaml: camera_teacher.seed: 0 is critic.seed; the teacher must be "
                                    "another network than the critic that measures pose_error_deg")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_mask_teacher_must_be_another_network_than_the_segmenter(tmp_path, repo_root, raw):
+    """train_mask_teacher refuses the segmenter's own seed: the segmenter that measures G must not have taught it."""
+    raw["mask_teacher"]["seed"] = raw["train_segmenter"]["seed"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.train_mask_teacher", "--dataset", "d", "--out", "out", "--metrics", "m.json",
+         "--plots", "p", "--info", "i.json"],
+        cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(repo_root), "PATH": ""},
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: params.yaml: mask_teacher.seed: 0 is train_segmenter.seed; the teacher "
+                                   "must be another network than the segmenter that measures hull_consistency_iou")
+    assert not (tmp_path / "out").exists()

@@ -9,6 +9,10 @@ renders of the same training car, so ``D_pair`` tells "two views of one car" fro
 Camera teacher (optional, ``camera_weight``): a frozen camera regressor trained on the exactly labelled renders
 reads each generated view, and G pays the squared distance between the camera it read and the camera asked for.
 
+Hull consistency (optional, ``consistency_weight``): every few steps a handful of latents are drawn at K cameras
+around the car, a frozen segmenter cuts them out, and G pays ``1 - soft IoU`` of each view's mask with the
+reprojected soft visual hull of all K masks (``consistency.py``): one solid car across views, enforced directly.
+
 Each ``*_step`` computes its loss and calls ``backward()`` (scaled by ``gain``); the caller owns the optimisers.
 """
 
@@ -20,6 +24,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .consistency import consistency_loss, random_ring
 from .networks import Discriminator, Generator
 
 
@@ -32,17 +37,23 @@ class LossSettings:
     pl_batch_shrink: int = 2           # the regulariser runs on batch / shrink samples
     pair_weight: float = 1.0           # weight of the pair discriminator's term in the generator loss
     camera_weight: float = 0.0         # weight of the camera teacher's term (needs ``camera_reader``)
+    consistency_weight: float = 0.0    # weight of the soft-hull consistency term (needs ``mask_reader``)
+    consistency_latents: int = 4       # latents per consistency step
+    consistency_views: int = 8         # views per latent (a ring of azimuths, random elevations)
 
 
 class StyleGAN2Loss:
     """Losses for ``G``, ``D`` (+ optional ``D_pair``) with an optional augmentation pipe in front of the Ds."""
 
     def __init__(self, G: Generator, D: Discriminator, D_pair: Discriminator | None, augment=None,
-                 settings: LossSettings = LossSettings(), camera_reader: Callable | None = None):
+                 settings: LossSettings = LossSettings(), camera_reader: Callable | None = None,
+                 mask_reader: Callable | None = None, elev_range: tuple[float, float] = (0.0, 30.0)):
         self.G, self.D, self.D_pair, self.augment, self.s = G, D, D_pair, augment, settings
-        self.camera_reader = camera_reader
+        self.camera_reader, self.mask_reader, self.elev_range = camera_reader, mask_reader, elev_range
         if settings.camera_weight > 0 and camera_reader is None:
             raise ValueError("camera_weight > 0 needs a camera_reader (a frozen camera regressor)")
+        if settings.consistency_weight > 0 and (mask_reader is None or G.pose_dim == 0):
+            raise ValueError("consistency_weight > 0 needs a mask_reader (a frozen segmenter) and a camera input")
         self.pl_mean = torch.zeros([])
 
     # ----------------------------------------------------------------------------------------- forward helpers
@@ -110,6 +121,18 @@ class StyleGAN2Loss:
         """Mean squared difference between the camera a frozen teacher reads from ``images (N, 3, R, R)`` and the
         camera ``pose (N, 3)`` (``[sin azim, cos azim, elev / 90]``) the generator was asked for."""
         return (self.camera_reader(images) - pose).square().sum(1).mean()
+
+    def consistency_step(self, generator: torch.Generator, gain: float = 1.0) -> dict:
+        """Soft visual-hull consistency of ``consistency_latents`` latents seen from ``consistency_views`` cameras
+        (``consistency.consistency_loss``), times ``consistency_weight * gain``."""
+        device = next(self.G.parameters()).device
+        z = torch.randn(self.s.consistency_latents, self.G.z_dim, generator=generator).to(device)
+        rig = random_ring(self.s.consistency_views, generator, self.elev_range, image_size=self.G.img_resolution)
+        ws = self.G.mapping(z, None, update_w_avg=False)
+        loss, iou = consistency_loss(lambda w, pose: self.G.synthesize(w, pose, noise_mode="const"), ws,
+                                     self.mask_reader, rig)
+        (loss * self.s.consistency_weight * gain).backward()
+        return {"loss_G_consistency": loss.item(), "soft_hull_iou": float(iou.mean())}
 
     def path_length_step(self, z: torch.Tensor, pose, gain: float = 1.0) -> dict:
         """Path-length regulariser: the Jacobian of the image w.r.t. w should have a steady norm."""

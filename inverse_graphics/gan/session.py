@@ -108,6 +108,7 @@ def run_training(
     log: Callable[[str], None] = print,
     grid_dir: str | os.PathLike | None = None,
     camera_reader: Callable | None = None,
+    mask_reader: Callable | None = None,
 ) -> GanState:
     """Train in ``run_dir`` up to ``settings.kimg``; continue from ``run_dir/snapshot.pt`` when it exists (same
     config required), else start from ``resume`` (a transfer) or from scratch. Each snapshot's sample grid is kept
@@ -137,7 +138,7 @@ def run_training(
         save_png(sample_grid(st.G_ema), kept_grids / f"grid-{st.nimg / 1000:06.1f}kimg.png")
 
     state = train(state, data, settings, device, on_tick=on_tick, on_snapshot=on_snapshot, progress=progress,
-                  camera_reader=camera_reader)
+                  camera_reader=camera_reader, mask_reader=mask_reader)
     if grid_dir is not None and Path(grid_dir).resolve() != kept_grids.resolve():
         Path(grid_dir).mkdir(parents=True, exist_ok=True)
         for png in sorted(kept_grids.glob("grid-*.png")):

@@ -75,6 +75,10 @@ class TrainSettings:
     style_mixing: float = 0.9
     pair_weight: float = 1.0
     camera_weight: float = 0.0         # camera teacher's weight in G's loss (train(camera_reader=...))
+    consistency_weight: float = 0.0    # soft-hull consistency weight in G's loss (train(mask_reader=...))
+    consistency_interval: int = 4      # the consistency term runs every N minibatches (its gradient times N)
+    consistency_latents: int = 4       # latents per consistency step
+    consistency_views: int = 8         # views of each (a ring of azimuths at random elevations)
     ema_kimg: float | None = None      # None: batch * 10 / 32
     ema_rampup: float | None = 0.05    # EMA half-life ramps up with the images seen; None: no ramp-up
     augment: str = "ada"               # 'ada' | 'fixed' | 'none'
@@ -119,6 +123,14 @@ def build_networks(config: NetworkConfig, seed: int = 0) -> GanState:
     D_pair = Discriminator(**config.discriminator_kwargs(pair=True)) if config.pair_discriminator else None
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     return GanState(config, G, D, G_ema, D_pair, AugmentPipe())
+
+
+def _elevation_range(data: TrainingImages) -> tuple[float, float]:
+    """Degrees: the smallest and largest camera elevation of the training labels (``elev / 90`` in column 2)."""
+    if data.labels is None:
+        return (0.0, 30.0)
+    elev = data.labels[:, 2] * 90.0
+    return float(elev.min()), float(elev.max())
 
 
 def _lazy_adam(params, lr: float, interval: int) -> torch.optim.Adam:
@@ -197,12 +209,14 @@ def train(
     on_snapshot: Callable[[GanState], None] | None = None,
     progress: Callable | None = None,
     camera_reader: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    mask_reader: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> GanState:
     """Train ``state`` for ``settings.kimg`` thousand images (counted from ``state.nimg``, so a resumed state
     continues where it stopped). ``on_tick(state, row)`` gets each curve row; ``on_snapshot(state)`` is called
     every ``snapshot_kimg`` and at the end (rank 0 only); ``progress`` is a tqdm-like factory;
     ``camera_reader`` (images ``(N, 3, R, R)`` -> camera labels ``(N, 3)``, frozen) is the camera teacher that
-    ``settings.camera_weight`` weighs.
+    ``settings.camera_weight`` weighs; ``mask_reader`` (images -> car probabilities ``(N, R, R)``, frozen,
+    differentiable) is the segmenter of ``settings.consistency_weight``'s term.
     """
     settings = settings.resolved(data.resolution)
     rank, world = _world()
@@ -233,8 +247,11 @@ def train(
                               else float(state.augment.p))
     loss = StyleGAN2Loss(state.G, state.D, state.D_pair, state.augment if settings.augment != "none" else None,
                          LossSettings(settings.r1_gamma, settings.style_mixing, settings.pl_weight,
-                                      pair_weight=settings.pair_weight, camera_weight=settings.camera_weight),
-                         camera_reader=camera_reader)
+                                      pair_weight=settings.pair_weight, camera_weight=settings.camera_weight,
+                                      consistency_weight=settings.consistency_weight,
+                                      consistency_latents=settings.consistency_latents,
+                                      consistency_views=settings.consistency_views),
+                         camera_reader=camera_reader, mask_reader=mask_reader, elev_range=_elevation_range(data))
     loss.pl_mean = torch.tensor(state.pl_mean)
     generator = torch.Generator()
 
@@ -285,6 +302,8 @@ def train(
         if settings.pl_weight > 0 and step % settings.pl_interval == 0:
             z, pa, _ = fake_inputs()
             row |= loss.path_length_step(z, pa, gain=settings.pl_interval)
+        if settings.consistency_weight > 0 and step % settings.consistency_interval == 0:
+            row |= loss.consistency_step(generator, gain=settings.consistency_interval)
         _average_gradients([state.G]), _nan_to_num([state.G])
         state.opt_G.step()
         # ---------------------------------------------------------------- D
