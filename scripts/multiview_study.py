@@ -49,6 +49,10 @@ CONFIGS = {
     "w+": ("default in W+ (one w per layer)", {"space": "w+"}),
     "pti": ("default + pivotal tuning (200 steps)", {"pti": {"steps": 200}}),
     "w-pti": ("default in W + pivotal tuning (200 steps)", {"space": "w", "pti": {"steps": 200}}),
+    "psi-0.75": ("default, views from the latent moved a quarter of the way to w_avg", {"view_psi": 0.75}),
+    "psi-0.5": ("default, views from the latent moved half way to w_avg", {"view_psi": 0.5}),
+    "psi-0.25": ("default, views from the latent moved three quarters of the way to w_avg", {"view_psi": 0.25}),
+    "psi-0": ("default, views of the average car (w_avg) at the rig", {"view_psi": 0.0}),
 }
 COLUMNS = ("projection_psnr", "projection_ssim", "input_pose_error_deg", "critic_pose_error_deg",
            "view_psnr_mean", "view_mask_iou_mean", "view_mask_iou_min", "hull_consistency_iou", "seconds_per_image",

@@ -3,12 +3,14 @@
 For every input (``--input``: object folders with ``input.png`` such as synth's held-out cars, one image, or a
 folder of images): the car critic reads a first guess of the camera; the projector searches the latent (W or W+),
 the noise buffers and the camera (``inverse_graphics/multiview/projector.py``); optionally pivotal tuning; then the
-generator draws the car at every view of the rig (``multiview.rig``, at synth's camera distance and field of view).
+generator draws the car at every view of the rig (``multiview.rig``, at synth's camera distance and field of view)
+from the found latent, moved toward the generator's mean latent by ``multiview.view_psi`` (1: as found).
 
 Outputs::
 
     <out>/<obj>/            object folder: cameras.json (the rig) + images/NNN.png, input.png + input.json (the
-                            ESTIMATED camera), recon.png (the reconstruction), latent.npz (ws, w, pose, noise),
+                            ESTIMATED camera), recon.png (the reconstruction), latent.npz (ws, w, pose, noise,
+                            view_ws / view_psi: the latent the views were drawn from),
                             generator.pt (only with pivotal tuning: the tuned generator the views came from)
     <metrics>               projection_psnr, projection_ssim, input_pose_error_deg (and the critic's first guess
                             critic_pose_error_deg), view_psnr_mean (each view against the ground-truth render
@@ -51,7 +53,7 @@ from inverse_graphics.multiview.io import find_inputs, read_input_image, to_hwc
 from inverse_graphics.multiview.projector import (ProjectSettings, TuneSettings, pivotal_tuning, project,
                                                   w_statistics, with_noise)
 from inverse_graphics.multiview.scores import mask_iou, psnr, ssim
-from inverse_graphics.multiview.views import load_anchors, render_views
+from inverse_graphics.multiview.views import load_anchors, render_views, toward_mean
 from inverse_graphics.params import load_params
 from inverse_graphics.render.cameras import CameraRig, load_rig, ring_rig
 from inverse_graphics.reporting import write_curve
@@ -126,8 +128,9 @@ def check_same_cameras(gt_rig: CameraRig, rig: CameraRig, where: Path) -> None:
         raise UserError(f"{where}: its cameras differ from multiview.rig (re-run synth with the same rig)")
 
 
-def save_latent(path: Path, projection, est_pose: torch.Tensor | None) -> None:
-    arrays = {"ws": projection.ws.cpu().numpy(), "space": np.asarray(projection.space)}
+def save_latent(path: Path, projection, est_pose: torch.Tensor | None, view_ws: torch.Tensor, view_psi: float) -> None:
+    arrays = {"ws": projection.ws.cpu().numpy(), "space": np.asarray(projection.space),
+              "view_ws": view_ws.cpu().numpy(), "view_psi": np.asarray(view_psi)}
     if projection.space == "w":
         arrays["w"] = projection.ws[:, 0].cpu().numpy()
     if est_pose is not None:
@@ -206,14 +209,15 @@ def main(args) -> None:
                 history = history + [{"step": settings.steps + r["step"], "loss": r["loss"]} for r in tune_history]
             with torch.no_grad():
                 recon = Gv.synthesize(projection.ws, projection.pose, noise_mode="const").clamp(-1, 1)
-            views = render_views(Gv, projection.ws, rig, anchors, section["anchor_layers"], source=str(section["anchors"]))
+            view_ws = toward_mean(projection.ws, w_stats[0], section["view_psi"])
+            views = render_views(Gv, view_ws, rig, anchors, section["anchor_layers"], source=str(section["anchors"]))
             seconds = time.perf_counter() - start
 
             folder = tmp / src.name
             est_rig = estimated_rig(projection.pose, rig)
             write_object_folder(folder, rig, images=to_hwc(views), input_image=to_hwc(target)[0], input_rig=est_rig)
             save_png(to_hwc(recon)[0], folder / "recon.png")
-            save_latent(folder / "latent.npz", projection, projection.pose)
+            save_latent(folder / "latent.npz", projection, projection.pose, view_ws, section["view_psi"])
             if tune.steps > 0:
                 torch.save({"G_ema": Gv.state_dict(), "base": str(args.generator)}, folder / "generator.pt")
 

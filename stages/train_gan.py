@@ -61,8 +61,8 @@ PATHS = {
     "plots": "folder for curves.csv and sample grids",
 }
 SETTING_KEYS = ("kimg", "batch", "lr", "r1_gamma", "style_mixing", "pl_weight", "pair_weight", "camera_weight",
-                "consistency_weight", "consistency_interval", "consistency_latents", "consistency_views", "augment",
-                "augment_p", "ada_target", "ada_kimg", "ema_kimg", "snapshot_kimg", "seed")
+                "consistency_weight", "consistency_interval", "consistency_latents", "consistency_views",
+                "consistency_kimg", "augment", "augment_p", "ada_target", "ada_kimg", "ema_kimg", "snapshot_kimg", "seed")
 
 
 def _file_digest(path: Path) -> str:

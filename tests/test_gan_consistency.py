@@ -90,3 +90,19 @@ def test_training_with_the_consistency_term_logs_it_and_needs_a_reader():
     state = train(state, tiny_data(), settings, torch.device("cpu"), mask_reader=reader)
     row = state.history[-1]
     assert 0.0 <= row["loss_G_consistency"] <= 1.0 and 0.0 <= row["soft_hull_iou"] <= 1.0
+
+
+def test_consistency_kimg_stops_the_term_part_way():
+    """``consistency_kimg``: the term runs over the first N kimg only; the ticks after it carry no consistency row."""
+    from inverse_graphics.gan.train import consistency_on
+
+    settings = TrainSettings(kimg=0.016, consistency_weight=1.0, consistency_interval=1, consistency_latents=2,
+                             consistency_views=3, consistency_kimg=0.008, **FAST)
+    assert consistency_on(settings, 0) and consistency_on(settings, 7) and not consistency_on(settings, 8)  # images
+    assert not consistency_on(TrainSettings(consistency_weight=0.0), 0)
+    assert consistency_on(TrainSettings(consistency_weight=1.0), 10**9)  # None: throughout
+    reader = lambda images: torch.sigmoid(4 * images.mean(1))  # noqa: E731
+    state = train(build_networks(TINY, seed=0), tiny_data(), settings, torch.device("cpu"), mask_reader=reader)
+    first, last = state.history[0], state.history[-1]
+    assert first["kimg"] <= 0.008 and "loss_G_consistency" in first
+    assert last["kimg"] == 0.016 and "loss_G_consistency" not in last

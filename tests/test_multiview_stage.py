@@ -174,3 +174,26 @@ def test_bad_multiview_param_stops_before_any_work(tmp_path, monkeypatch, capsys
     with pytest.raises(SystemExit):
         run_stage("multiview", stage.main, stage.PATHS, argv)
     assert "params.yaml: multiview.space: expected one of ['w', 'w+'], got 'z'" in capsys.readouterr().err
+
+
+def test_views_come_from_the_latent_moved_toward_the_mean(tmp_path, monkeypatch):
+    """``multiview.view_psi``: the views are drawn from ``w_avg + psi (ws - w_avg)``; the reconstruction keeps ws."""
+    from inverse_graphics.gan.checkpoint import load_generator
+    from inverse_graphics.multiview.projector import w_statistics
+
+    argv = _setup(tmp_path, view_psi=0.25)
+    monkeypatch.chdir(tmp_path)
+    run_stage("multiview", stage.main, stage.PATHS, argv)
+    G = load_generator(tmp_path / "gan/generator.pt", "cpu")
+    w_avg, _ = w_statistics(G, 64, 0)
+    with np.load(tmp_path / "multiview/car_000/latent.npz") as latent:
+        ws, view_ws = torch.from_numpy(latent["ws"]), torch.from_numpy(latent["view_ws"])
+        assert float(latent["view_psi"]) == 0.25
+    assert not torch.allclose(ws, w_avg.expand_as(ws), atol=1e-3)  # the search moved away from the mean
+    assert torch.allclose(view_ws, w_avg + 0.25 * (ws - w_avg), atol=1e-5)
+    rig = load_rig(tmp_path / "multiview/car_000/cameras.json")
+    from inverse_graphics.multiview.views import camera_views
+
+    expected = ((camera_views(G, view_ws, rig) + 1) / 2 * 255).round()
+    saved = torch.from_numpy(np.asarray(Image.open(tmp_path / "multiview/car_000/images/001.png"), dtype=np.float32))
+    assert (saved.permute(2, 0, 1)[:3] - expected[1]).abs().max() <= 1  # the image is G at view_ws (8-bit rounding)

@@ -79,6 +79,7 @@ class TrainSettings:
     consistency_interval: int = 4      # the consistency term runs every N minibatches (its gradient times N)
     consistency_latents: int = 4       # latents per consistency step
     consistency_views: int = 8         # views of each (a ring of azimuths at random elevations)
+    consistency_kimg: float | None = None  # the term runs over the first N kimg of the run only (None: throughout)
     ema_kimg: float | None = None      # None: batch * 10 / 32
     ema_rampup: float | None = 0.05    # EMA half-life ramps up with the images seen; None: no ramp-up
     augment: str = "ada"               # 'ada' | 'fixed' | 'none'
@@ -95,6 +96,14 @@ class TrainSettings:
         gamma = 0.0002 * resolution**2 / self.batch if self.r1_gamma is None else self.r1_gamma
         ema = self.batch * 10 / 32 if self.ema_kimg is None else self.ema_kimg
         return TrainSettings(**{**asdict(self), "r1_gamma": gamma, "ema_kimg": ema})
+
+
+def consistency_on(settings: TrainSettings, nimg: int) -> bool:
+    """Whether the hull-consistency term runs after ``nimg`` images of the run: a positive weight, and inside
+    ``consistency_kimg`` when set (then the adversarial loss alone trains on, and the samples recover)."""
+    if settings.consistency_weight <= 0:
+        return False
+    return settings.consistency_kimg is None or nimg < settings.consistency_kimg * 1000
 
 
 @dataclass
@@ -302,7 +311,7 @@ def train(
         if settings.pl_weight > 0 and step % settings.pl_interval == 0:
             z, pa, _ = fake_inputs()
             row |= loss.path_length_step(z, pa, gain=settings.pl_interval)
-        if settings.consistency_weight > 0 and step % settings.consistency_interval == 0:
+        if consistency_on(settings, state.nimg) and step % settings.consistency_interval == 0:
             row |= loss.consistency_step(generator, gain=settings.consistency_interval)
         _average_gradients([state.G]), _nan_to_num([state.G])
         state.opt_G.step()

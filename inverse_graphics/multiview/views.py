@@ -8,6 +8,8 @@
   layers, which set the viewpoint) from the anchor and the rest (shape details, colour) from the car. The anchors
   of a model are made once (``make_anchors``: project labelled renders of many cars at each camera, average their
   ws) and stored in a small file (``save_anchors``); ``scripts/make_anchors.py`` does it for a checkpoint.
+- ``toward_mean``: the found latent may first be moved part of the way back to the generator's mean latent
+  (``multiview.view_psi``), which keeps the views closer to a car the generator draws consistently.
 
 Shapes: ``ws: (1, num_ws, w_dim)``; images ``(V, 3, R, R)`` in [-1, 1]; anchors ``ws: (A, num_ws, w_dim)``.
 """
@@ -45,6 +47,17 @@ def camera_views(G: Generator, ws: torch.Tensor, rig: CameraRig, batch: int = 10
     out = [G.synthesize(ws.expand(len(poses[i:i + batch]), -1, -1), poses[i:i + batch], noise_mode="const")
            for i in range(0, len(poses), batch)]
     return torch.cat(out).clamp(-1, 1).cpu()
+
+
+def toward_mean(ws: torch.Tensor, w_avg: torch.Tensor, psi: float) -> torch.Tensor:
+    """``ws: (N, num_ws, w_dim)`` moved toward the generator's mean latent ``w_avg: (w_dim,)``:
+    ``w_avg + psi * (ws - w_avg)``, the truncation trick applied to a found latent (``psi`` 1 keeps it, 0 gives
+    the average car). The search fits the input's view; a shorter step from the mean keeps less of what only
+    that view supports (docs/multiview.md: the views of the 12 tuning cars against ``psi``)."""
+    if psi == 1.0:
+        return ws
+    w_avg = w_avg.to(ws.device, ws.dtype)
+    return w_avg + psi * (ws - w_avg)
 
 
 @dataclass(frozen=True)
