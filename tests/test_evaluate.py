@@ -56,7 +56,8 @@ def test_error_split_steps_add_up_to_the_total():
 def test_summarize_all_variants_scored():
     cars = ["car_000", "car_001"]
     f05 = {"oracle_tutorial": (0.96, 0.94), "oracle_rig": (0.94, 0.92), "segmented_gt": (0.92, 0.90),
-           "chain": (0.86, 0.84), "single_view": (0.70, 0.72), "template": (0.80, 0.90)}
+           "chain": (0.86, 0.84), "single_view": (0.70, 0.72), "template": (0.80, 0.90),
+           "average_car": (0.88, 0.80)}
     scores = {v: {car: row(f) for car, f in zip(cars, fs)} for v, fs in f05.items()}
     metrics, status = summarize(scores, cars)
     assert all(s == {"status": SCORED, "missing_cars": []} for s in status.values())
@@ -68,6 +69,7 @@ def test_summarize_all_variants_scored():
     assert metrics["chain_gain_over_single_view"]["fscore@0.05"] == pytest.approx(0.85 - 0.71)
     assert metrics["chain_gain_over_template"]["fscore@0.05"] == pytest.approx(0.0)
     assert metrics["chain_gain_over_template"]["chamfer_l2"] == pytest.approx(0.0)
+    assert metrics["chain_gain_over_average_car"]["fscore@0.05"] == pytest.approx(0.85 - 0.84)
 
 
 def test_missing_and_incomplete_variants_are_reported_not_averaged():

@@ -197,3 +197,30 @@ def test_views_come_from_the_latent_moved_toward_the_mean(tmp_path, monkeypatch)
     expected = ((camera_views(G, view_ws, rig) + 1) / 2 * 255).round()
     saved = torch.from_numpy(np.asarray(Image.open(tmp_path / "multiview/car_000/images/001.png"), dtype=np.float32))
     assert (saved.permute(2, 0, 1)[:3] - expected[1]).abs().max() <= 1  # the image is G at view_ws (8-bit rounding)
+
+
+def test_average_car_stage_draws_the_mean_latent_for_every_car(tmp_path, monkeypatch):
+    """Stage ``average_car``: every held-out car's folder holds the generator's mean latent at the rig (the chain's
+    reference without its input)."""
+    import shutil
+
+    from inverse_graphics.gan.checkpoint import load_generator
+    from inverse_graphics.multiview.projector import w_statistics
+    from inverse_graphics.multiview.views import camera_views
+    from stages import average_car
+
+    _setup(tmp_path)
+    shutil.copytree(tmp_path / "heldout/car_000", tmp_path / "heldout/car_001")
+    monkeypatch.chdir(tmp_path)
+    run_stage("average_car", average_car.main, average_car.PATHS,
+              ["--input", "heldout", "--generator", "gan/generator.pt", "--out", "average"])
+    G = load_generator(tmp_path / "gan/generator.pt", "cpu")
+    w_avg, _ = w_statistics(G, 64, 0)
+    rig = load_rig(tmp_path / "average/car_001/cameras.json")
+    assert len(rig) == VIEWS and [f["image"] for f in rig.files] == [f"images/{k:03d}.png" for k in range(VIEWS)]
+    expected = ((camera_views(G, w_avg[None, None].repeat(1, G.num_ws, 1), rig) + 1) / 2 * 255).round()
+    for car in ("car_000", "car_001"):
+        for k in range(VIEWS):
+            saved = np.asarray(Image.open(tmp_path / f"average/{car}/images/{k:03d}.png"), dtype=np.float32)
+            assert np.abs(saved.transpose(2, 0, 1)[:3] - expected[k].numpy()).max() <= 1
+    assert json.loads((tmp_path / "average/run.json").read_text())["objects"] == 2

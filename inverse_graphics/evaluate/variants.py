@@ -3,7 +3,7 @@
 Each variant is a folder of meshes ``<meshes>/<variant>/<car>.obj``, one per held-out car. The first four form a
 ladder in which one thing changes per step, so the drop from one to the next is the cost of that step (the error
 split): perfect masks on the tutorial rig -> perfect masks on the chain's rig at its resolution -> the segmenter's
-masks of the true renders -> the segmenter's masks of the generator's views. The last two are baselines.
+masks of the true renders -> the segmenter's masks of the generator's views. The last three are baselines.
 
 A variant that has no folder is ``missing`` (its stage has not run, e.g. the chain before ``multiview`` exists); a
 folder without a mesh for every held-out car is ``incomplete``. Neither gets a mean: a mean over other cars would
@@ -25,6 +25,8 @@ VARIANTS: dict[str, str] = {
     "single_view": "fit_mesh on the input image's own mask alone, at its camera (one view, no GAN)",
     "template": "retrieval: the training car whose silhouette best matches the input's mask at its camera "
                 "(needs the training cars' 3D meshes, which the GAN path never sees)",
+    "average_car": "the chain without its input: the generator's average car (w_avg) at the multiview rig -> "
+                   "segment -> fit_mesh, the same mesh for every car",
 }
 METRICS = ("chamfer_l2", "fscore@0.01", "fscore@0.02", "fscore@0.05", "normal_consistency", "iou3d")
 LOWER_IS_BETTER = frozenset({"chamfer_l2"})
@@ -35,7 +37,7 @@ SPLIT = (
     ("generator", "segmented_gt", "chain"),
 )
 SPLIT_METRICS = ("fscore@0.05", "fscore@0.02", "fscore@0.01", "chamfer_l2")  # F@0.05 saturates: the finer ones
-BASELINES = ("single_view", "template")
+BASELINES = ("single_view", "template", "average_car")
 SCORED, MISSING, INCOMPLETE = "scored", "missing", "incomplete"
 
 
