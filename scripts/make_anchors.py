@@ -32,9 +32,8 @@ from inverse_graphics.gan.checkpoint import load_generator  # noqa: E402
 from inverse_graphics.gan.critic import load_critic  # noqa: E402
 from inverse_graphics.multiview.distance import build_distance  # noqa: E402
 from inverse_graphics.multiview.io import IMAGE_SUFFIXES, read_input_image  # noqa: E402
-from inverse_graphics.multiview.views import make_anchors, save_anchors  # noqa: E402
+from inverse_graphics.multiview.views import make_anchors, multiview_rig, save_anchors  # noqa: E402
 from inverse_graphics.params import load_params  # noqa: E402
-from inverse_graphics.render.cameras import ring_rig  # noqa: E402
 from stages.multiview import project_settings  # noqa: E402
 
 ANCHOR_STREAM = 2  # second entropy word of the anchor cars' seeds (synth uses 0 for training, 1 for held-out)
@@ -87,8 +86,7 @@ def main() -> None:
         if args.images is not None:
             cameras, images = folder_groups(args.images, G.img_resolution)
         else:
-            rig = ring_rig(section["rig"]["views"], tuple(section["rig"]["elevations"]), camera["dist"],
-                           G.img_resolution, camera["fov"])
+            rig = multiview_rig(section, camera, G.img_resolution)
             cameras = list(zip(rig.azim, rig.elev))
             images = rendered_groups(rig, args.cars, args.seed)
         weights = dict(section["distance"])

@@ -22,9 +22,8 @@ from inverse_graphics.gan.checkpoint import load_generator
 from inverse_graphics.io_utils import atomic_dir, write_json
 from inverse_graphics.multiview.io import to_hwc
 from inverse_graphics.multiview.projector import w_statistics
-from inverse_graphics.multiview.views import load_anchors, render_views
+from inverse_graphics.multiview.views import load_anchors, multiview_rig, render_views
 from inverse_graphics.params import load_params
-from inverse_graphics.render.cameras import ring_rig
 from stages._runner import run_stage
 
 PATHS = {
@@ -42,8 +41,7 @@ def main(args: argparse.Namespace) -> None:
         torch.set_num_threads(section["threads"])
     objects = find_objects(args.input, marker=INPUT_IMAGE)
     G = load_generator(args.generator, device)
-    rig = ring_rig(section["rig"]["views"], tuple(section["rig"]["elevations"]), camera["dist"], G.img_resolution,
-                   camera["fov"])
+    rig = multiview_rig(section, camera, G.img_resolution)
     w_avg, _ = w_statistics(G, section["w_avg_samples"], section["seed"], tuple(section["pose"]["elev_range"]))
     ws = w_avg.to(device)[None, None].repeat(1, G.num_ws, 1)  # (1, num_ws, w_dim)
     anchors = load_anchors(section["anchors"]) if G.pose_dim == 0 and section["anchors"] else None

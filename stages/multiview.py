@@ -53,9 +53,9 @@ from inverse_graphics.multiview.io import find_inputs, read_input_image, to_hwc
 from inverse_graphics.multiview.projector import (ProjectSettings, TuneSettings, pivotal_tuning, project,
                                                   w_statistics, with_noise)
 from inverse_graphics.multiview.scores import mask_iou, psnr, ssim
-from inverse_graphics.multiview.views import load_anchors, render_views, toward_mean
+from inverse_graphics.multiview.views import load_anchors, multiview_rig, render_views, toward_mean
 from inverse_graphics.params import load_params
-from inverse_graphics.render.cameras import CameraRig, load_rig, ring_rig
+from inverse_graphics.render.cameras import CameraRig, load_rig
 from inverse_graphics.reporting import write_curve
 from inverse_graphics.viz import contact_sheet, save_png
 from stages._runner import run_stage
@@ -184,8 +184,7 @@ def main(args) -> None:
                         seed=section["seed"])
     anchors = load_anchors(section["anchors"]) if G.pose_dim == 0 and section["anchors"] else None
     segment = load_segment_fn(args.segmenter, device, tta=params["segment"]["tta"])
-    rig = ring_rig(section["rig"]["views"], tuple(section["rig"]["elevations"]), camera["dist"], G.img_resolution,
-                   camera["fov"])
+    rig = multiview_rig(section, camera, G.img_resolution)
     mask_source = str(args.segmenter)
     if segment is None:
         mask_source = "background subtraction (inverse_graphics/multiview/background.py)"

@@ -29,11 +29,18 @@ from ..errors import UserError
 from ..gan.metrics import rig_poses
 from ..gan.networks import Generator
 from ..io_utils import atomic_path
-from ..render.cameras import CameraRig
+from ..render.cameras import CameraRig, ring_rig
 from .distance import Distance
 from .projector import ProjectSettings, project
 
 ANCHORS_FORMAT = "inverse-graphics-view-anchors/1"
+
+
+def multiview_rig(section: dict, camera: dict, image_size: int) -> CameraRig:
+    """The rig of ``params.yaml``'s ``multiview.rig`` (rings of azimuths) at ``synth.camera``'s distance and field
+    of view, ``image_size`` px: the one rig that ``multiview``, ``average_car`` and the anchors share."""
+    return ring_rig(section["rig"]["views"], tuple(section["rig"]["elevations"]), camera["dist"], image_size,
+                    camera["fov"])
 
 
 @torch.no_grad()
