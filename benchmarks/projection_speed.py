@@ -5,11 +5,14 @@ checkpoint: the cost does not depend on the weights), the search is ``multiview`
 terms). In one run it times ``--timed-steps`` search steps of each variant side by side: the default distance with
 the split and with the fused modulated convolution, and each distance term alone, then gives
 ``seconds_per_image`` = the mapped-latent statistics (once per image here, though the stage shares them) + ``steps``
-x the default's seconds per step + the views of the rig. ``--full`` times a whole projection instead of
+x the default's seconds per step + the views of the rig (+ the matched mean, ``multiview.view_center: matched``: its
+``matched.samples`` generator cars drawn and cut out by ``--segmenter``, background subtraction when that folder is
+absent). ``--full`` times a whole projection instead of
 extrapolating. Target: <= 120 s per image. Wall-clock figures depend on what else the cores run; the process-CPU
 figures (``cpu_``, one thread) are what the same work costs on a core of its own.
 
-    python benchmarks/projection_speed.py [--timed-steps 30] [--threads 1] [--full] [--generator PATH]
+    python benchmarks/projection_speed.py [--timed-steps 30] [--threads 1] [--full] [--generator PATH] \
+        [--segmenter models/segmenter]
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ from inverse_graphics.gan.session import pose_labels  # noqa: E402
 from inverse_graphics.gan.train import NetworkConfig, build_networks  # noqa: E402
 from inverse_graphics.multiview.distance import build_distance  # noqa: E402
 from inverse_graphics.multiview.projector import Search, project, w_statistics  # noqa: E402
-from inverse_graphics.multiview.views import render_views  # noqa: E402
+from inverse_graphics.multiview.background import background_masks  # noqa: E402
+from inverse_graphics.multiview.views import matched_mean, render_views  # noqa: E402
 from inverse_graphics.params import load_params  # noqa: E402
 from inverse_graphics.render.cameras import ring_rig  # noqa: E402
-from stages.multiview import project_settings  # noqa: E402
+from stages.multiview import load_segment_fn, project_settings  # noqa: E402
 
 TARGET_SECONDS = 120.0
 
@@ -59,6 +63,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--full", action="store_true", help="time one whole projection (multiview.steps)")
     parser.add_argument("--generator", default=None, help="a checkpoint instead of the default random network")
+    parser.add_argument("--segmenter", default="models/segmenter", help="train_segmenter's folder (the matched mean's masks)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     params = load_params(["gan", "multiview"])
@@ -94,6 +99,16 @@ def main() -> None:
     render_views(G, ws, rig)
     views_s, views_cpu = time.perf_counter() - start, time.process_time() - cpu_start
 
+    matched_s, matched_cpu, matched_masks = 0.0, 0.0, None
+    if section["view_center"] == "matched":
+        segment = load_segment_fn(Path(args.segmenter), torch.device("cpu"))
+        cut = (lambda images: segment(images) >= 0.5) if segment is not None else background_masks
+        matched_masks = args.segmenter if segment is not None else "background subtraction"
+        start, cpu_start = time.perf_counter(), time.process_time()
+        matched_mean(G, cut(target)[0], pose_labels([30.0], [15.0]), cut, section["matched"]["samples"],
+                     section["matched"]["top"], seed=section["seed"])
+        matched_s, matched_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+
     chosen = f"default_{'fused' if settings.fused_modconv else 'split'}_modconv"
     out = {"benchmark": "projection_speed", "device": "cpu", "threads": args.threads, "resolution": res,
            "generator": args.generator or "default network, random weights", "steps": settings.steps,
@@ -103,16 +118,18 @@ def main() -> None:
            "cpu_ms_per_step": {k: round(v * 1000, 1) for k, v in cpu.items()},
            "split_vs_fused_speedup": round(timings["default_fused_modconv"] / timings["default_split_modconv"], 2),
            "split_vs_fused_cpu_speedup": round(cpu["default_fused_modconv"] / cpu["default_split_modconv"], 2),
-           "w_statistics_s": round(stats_s, 2), "views_s": round(views_s, 2)}
+           "w_statistics_s": round(stats_s, 2), "views_s": round(views_s, 2),
+           "view_center": section["view_center"], "matched_mean_s": round(matched_s, 2),
+           "matched_masks": matched_masks}
     if args.full:
         start = time.perf_counter()
         project(G, target, default, settings, pose_init=pose_labels([30.0], [15.0]), w_stats=w_stats)
-        out["seconds_per_image"] = round(stats_s + time.perf_counter() - start + views_s, 1)
+        out["seconds_per_image"] = round(stats_s + time.perf_counter() - start + views_s + matched_s, 1)
         out["seconds_per_image_is"] = "measured"
     else:
-        out["seconds_per_image"] = round(stats_s + settings.steps * timings[chosen] + views_s, 1)
+        out["seconds_per_image"] = round(stats_s + settings.steps * timings[chosen] + views_s + matched_s, 1)
         out["seconds_per_image_is"] = f"extrapolated from {args.timed_steps} timed steps"
-    out["cpu_seconds_per_image"] = round(stats_cpu + settings.steps * cpu[chosen] + views_cpu, 1)
+    out["cpu_seconds_per_image"] = round(stats_cpu + settings.steps * cpu[chosen] + views_cpu + matched_cpu, 1)
     out["target_seconds"] = TARGET_SECONDS
     out["within_target"] = out["seconds_per_image"] <= TARGET_SECONDS
     out["within_target_on_a_free_core"] = out["cpu_seconds_per_image"] <= TARGET_SECONDS

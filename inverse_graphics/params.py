@@ -244,6 +244,11 @@ SCHEMA: dict[str, dict] = {
             "elevations": Field(list),
         },
         "view_psi": Field(float, min=0.0, max=1.0),
+        "view_center": Field(str, choices=("w_avg", "matched")),
+        "matched": {
+            "samples": POS_INT,
+            "top": POS_INT,
+        },
         "anchors": Field(str, nullable=True),
         "anchor_layers": Field(int, min=0),
         "seed": Field(int, min=0),

@@ -53,6 +53,12 @@ CONFIGS = {
     "psi-0.5": ("default, views from the latent moved half way to w_avg", {"view_psi": 0.5}),
     "psi-0.25": ("default, views from the latent moved three quarters of the way to w_avg", {"view_psi": 0.25}),
     "psi-0": ("default, views of the average car (w_avg) at the rig", {"view_psi": 0.0}),
+    "w_avg-psi-0.25": ("views from the latent moved three quarters of the way to w_avg",
+                       {"view_center": "w_avg", "view_psi": 0.25}),
+    "matched-psi-0.25": ("views from the latent moved three quarters of the way to the matched mean",
+                         {"view_center": "matched", "view_psi": 0.25}),
+    "matched-psi-0": ("views of the matched mean (the generator's cars that match the input's mask)",
+                      {"view_center": "matched", "view_psi": 0.0}),
 }
 COLUMNS = ("projection_psnr", "projection_ssim", "input_pose_error_deg", "critic_pose_error_deg",
            "view_psnr_mean", "view_mask_iou_mean", "view_mask_iou_min", "hull_consistency_iou", "seconds_per_image",

@@ -4,17 +4,21 @@ For every input (``--input``: object folders with ``input.png`` such as synth's 
 folder of images): the car critic reads a first guess of the camera; the projector searches the latent (W or W+),
 the noise buffers and the camera (``inverse_graphics/multiview/projector.py``); optionally pivotal tuning; then the
 generator draws the car at every view of the rig (``multiview.rig``, at synth's camera distance and field of view)
-from the found latent, moved toward the generator's mean latent by ``multiview.view_psi`` (1: as found).
+from the found latent, moved toward a centre latent by ``multiview.view_psi`` (1: as found). The centre
+(``multiview.view_center``) is the generator's mean latent ``w_avg`` or the matched mean: the mean latent of the
+generator's own cars whose masks at the input's estimated camera best match the input's mask
+(``multiview.matched``: ``top`` of ``samples``; ``inverse_graphics/multiview/views.py: matched_mean``).
 
 Outputs::
 
     <out>/<obj>/            object folder: cameras.json (the rig) + images/NNN.png, input.png + input.json (the
                             ESTIMATED camera), recon.png (the reconstruction), latent.npz (ws, w, pose, noise,
-                            view_ws / view_psi: the latent the views were drawn from),
+                            view_ws / view_psi / view_center: the latent the views were drawn from),
                             generator.pt (only with pivotal tuning: the tuned generator the views came from)
     <metrics>               projection_psnr, projection_ssim, input_pose_error_deg (and the critic's first guess
                             critic_pose_error_deg), view_psnr_mean (each view against the ground-truth render
-                            at its camera), view_mask_iou_mean / _min, hull_consistency_iou, seconds_per_image:
+                            at its camera), view_mask_iou_mean / _min, hull_consistency_iou, seconds_per_image,
+                            matched_mask_iou (view_center matched: the chosen samples' mask IoU with the input's):
                             means over the inputs (the minimum for _min)
     <plots>/<obj>.png       contact sheet: input | reconstruction | views (with the ground-truth views below them)
     <plots>/<obj>.csv       the search's curve (loss terms, lr, camera per logged step)
@@ -53,7 +57,7 @@ from inverse_graphics.multiview.io import find_inputs, read_input_image, to_hwc
 from inverse_graphics.multiview.projector import (ProjectSettings, TuneSettings, pivotal_tuning, project,
                                                   w_statistics, with_noise)
 from inverse_graphics.multiview.scores import mask_iou, psnr, ssim
-from inverse_graphics.multiview.views import load_anchors, multiview_rig, render_views, toward_mean
+from inverse_graphics.multiview.views import load_anchors, matched_mean, multiview_rig, render_views, toward_mean
 from inverse_graphics.params import load_params
 from inverse_graphics.render.cameras import CameraRig, load_rig
 from inverse_graphics.reporting import write_curve
@@ -128,9 +132,11 @@ def check_same_cameras(gt_rig: CameraRig, rig: CameraRig, where: Path) -> None:
         raise UserError(f"{where}: its cameras differ from multiview.rig (re-run synth with the same rig)")
 
 
-def save_latent(path: Path, projection, est_pose: torch.Tensor | None, view_ws: torch.Tensor, view_psi: float) -> None:
+def save_latent(path: Path, projection, est_pose: torch.Tensor | None, view_ws: torch.Tensor, view_psi: float,
+                view_center: torch.Tensor) -> None:
     arrays = {"ws": projection.ws.cpu().numpy(), "space": np.asarray(projection.space),
-              "view_ws": view_ws.cpu().numpy(), "view_psi": np.asarray(view_psi)}
+              "view_ws": view_ws.cpu().numpy(), "view_psi": np.asarray(view_psi),
+              "view_center": view_center.detach().cpu().numpy()}
     if projection.space == "w":
         arrays["w"] = projection.ws[:, 0].cpu().numpy()
     if est_pose is not None:
@@ -190,6 +196,10 @@ def main(args) -> None:
         mask_source = "background subtraction (inverse_graphics/multiview/background.py)"
         print(f"multiview: no segmenter at {args.segmenter}: the views' masks come from background subtraction")
 
+    def cut_masks(images: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, R, R)`` in [-1, 1] -> car masks ``(N, R, R)`` bool: the segmenter's, else background subtraction."""
+        return segment(images) >= 0.5 if segment is not None else background_masks(images)
+
     t0 = time.perf_counter()
     w_stats = w_statistics(G, settings.w_avg_samples, settings.seed, settings.elev_range)
     stats_seconds = time.perf_counter() - t0
@@ -208,7 +218,14 @@ def main(args) -> None:
                 history = history + [{"step": settings.steps + r["step"], "loss": r["loss"]} for r in tune_history]
             with torch.no_grad():
                 recon = Gv.synthesize(projection.ws, projection.pose, noise_mode="const").clamp(-1, 1)
-            view_ws = toward_mean(projection.ws, w_stats[0], section["view_psi"])
+            center, matched = w_stats[0], None
+            if section["view_center"] == "matched":
+                with torch.no_grad():
+                    input_mask = cut_masks(target)[0]
+                matched = matched_mean(G, input_mask, projection.pose, cut_masks, section["matched"]["samples"],
+                                       section["matched"]["top"], seed=section["seed"])
+                center = matched.w
+            view_ws = toward_mean(projection.ws, center, section["view_psi"])
             views = render_views(Gv, view_ws, rig, anchors, section["anchor_layers"], source=str(section["anchors"]))
             seconds = time.perf_counter() - start
 
@@ -216,19 +233,21 @@ def main(args) -> None:
             est_rig = estimated_rig(projection.pose, rig)
             write_object_folder(folder, rig, images=to_hwc(views), input_image=to_hwc(target)[0], input_rig=est_rig)
             save_png(to_hwc(recon)[0], folder / "recon.png")
-            save_latent(folder / "latent.npz", projection, projection.pose, view_ws, section["view_psi"])
+            save_latent(folder / "latent.npz", projection, projection.pose, view_ws, section["view_psi"], center)
             if tune.steps > 0:
                 torch.save({"G_ema": Gv.state_dict(), "base": str(args.generator)}, folder / "generator.pt")
 
             row = {"projection_psnr": psnr(recon.cpu(), target.cpu()), "projection_ssim": ssim(recon.cpu(), target.cpu()),
                    "seconds_per_image": round(seconds, 2)}
+            if matched is not None:
+                row["matched_mask_iou"] = float(matched.ious.mean())
             true_rig = src.true_rig
             if true_rig is not None:
                 truth = pose_labels(torch.tensor(true_rig.azim[:1]), torch.tensor(true_rig.elev[:1]))
                 if projection.pose is not None:
                     row["input_pose_error_deg"] = float(pose_error_deg(projection.pose.cpu(), truth))
                 row["critic_pose_error_deg"] = float(pose_error_deg(pose_init.cpu(), truth))
-            masks = segment(views) >= 0.5 if segment is not None else background_masks(views)
+            masks = cut_masks(views)
             gt_views = None
             if src.gt_views is not None:
                 gt_masks, gt_rig = load_object_masks(src.gt_views, G.img_resolution)
@@ -251,6 +270,8 @@ def main(args) -> None:
             "inputs": len(rows), "view_masks": mask_source,
             "critic": str(args.critic), "distance_terms": [t.name for t in distance.terms], "space": settings.space,
             "steps": settings.steps, "pti_steps": tune.steps, "rig_views": len(rig),
+            "view_psi": section["view_psi"], "view_center": section["view_center"],
+            "matched": section["matched"] if section["view_center"] == "matched" else None,
             "w_statistics_seconds": round(stats_seconds, 2), "device": device.type,
             "threads": torch.get_num_threads()})
 

@@ -45,7 +45,7 @@ def background_threshold_stand_in(images: torch.Tensor) -> torch.Tensor:
 def _setup(root, pose_input: str = "synthesis", **multiview) -> list[str]:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["multiview"].update(steps=6, w_avg_samples=64, rig={"views": VIEWS, "elevations": [10.0, 25.0]},
-                               **multiview)
+                               matched={"samples": 64, "top": 8}, **multiview)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     config = NetworkConfig(resolution=RES, z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=32,
                            label_dim=3 if pose_input != "none" else 0, pose_input=pose_input,
@@ -105,7 +105,7 @@ def test_stage_writes_object_folders_and_metrics(tmp_path, monkeypatch, capsys):
     metrics = json.loads((tmp_path / "metrics/multiview.json").read_text())
     assert set(metrics) == {"projection_psnr", "projection_ssim", "input_pose_error_deg", "critic_pose_error_deg",
                             "view_psnr_mean", "seconds_per_image", "view_mask_iou_mean", "view_mask_iou_min",
-                            "hull_consistency_iou", "background_mask_iou_truth"}
+                            "hull_consistency_iou", "background_mask_iou_truth", "matched_mask_iou"}
     # no segmenter: the views' masks come from background subtraction, which recovers synth's own masks
     assert metrics["background_mask_iou_truth"] > 0.9
     assert 0 <= metrics["input_pose_error_deg"] <= 180 and np.isfinite(metrics["projection_psnr"])
@@ -181,7 +181,7 @@ def test_views_come_from_the_latent_moved_toward_the_mean(tmp_path, monkeypatch)
     from inverse_graphics.gan.checkpoint import load_generator
     from inverse_graphics.multiview.projector import w_statistics
 
-    argv = _setup(tmp_path, view_psi=0.25)
+    argv = _setup(tmp_path, view_psi=0.25, view_center="w_avg")
     monkeypatch.chdir(tmp_path)
     run_stage("multiview", stage.main, stage.PATHS, argv)
     G = load_generator(tmp_path / "gan/generator.pt", "cpu")
@@ -224,3 +224,54 @@ def test_average_car_stage_draws_the_mean_latent_for_every_car(tmp_path, monkeyp
             saved = np.asarray(Image.open(tmp_path / f"average/{car}/images/{k:03d}.png"), dtype=np.float32)
             assert np.abs(saved.transpose(2, 0, 1)[:3] - expected[k].numpy()).max() <= 1
     assert json.loads((tmp_path / "average/run.json").read_text())["objects"] == 2
+
+
+def test_views_toward_the_matched_mean(tmp_path, monkeypatch):
+    """``multiview.view_center: matched``: the views are drawn from ``m + psi (ws - m)``, ``m`` the mean latent of
+    the generator's cars whose masks at the input's estimated camera best match the input's mask."""
+    from inverse_graphics.gan.checkpoint import load_generator
+    from inverse_graphics.multiview.background import background_masks
+    from inverse_graphics.multiview.io import read_input_image
+    from inverse_graphics.multiview.views import matched_mean
+
+    argv = _setup(tmp_path, view_psi=0.5, view_center="matched")
+    monkeypatch.chdir(tmp_path)
+    run_stage("multiview", stage.main, stage.PATHS, argv)
+    G = load_generator(tmp_path / "gan/generator.pt", "cpu")
+    with np.load(tmp_path / "multiview/car_000/latent.npz") as latent:
+        ws, view_ws = torch.from_numpy(latent["ws"]), torch.from_numpy(latent["view_ws"])
+        center, pose = torch.from_numpy(latent["view_center"]), torch.from_numpy(latent["pose"])
+    target = read_input_image(tmp_path / "heldout/car_000/input.png", RES)
+    expected = matched_mean(G, background_masks(target)[0], pose, background_masks, samples=64, top=8, seed=0)
+    assert torch.allclose(center, expected.w, atol=1e-5)  # the stage's centre is the matched mean of its input
+    assert torch.allclose(view_ws, center + 0.5 * (ws - center), atol=1e-5)
+    run = json.loads((tmp_path / "multiview/run.json").read_text())
+    assert run["view_center"] == "matched" and run["matched"] == {"samples": 64, "top": 8}
+    metrics = json.loads((tmp_path / "metrics/multiview.json").read_text())
+    assert 0.0 <= metrics["matched_mask_iou"] <= 1.0
+
+
+def test_matched_mean_finds_the_generator_car_that_made_the_mask():
+    """The target mask is one sample's own mask: with ``top=1`` that sample (IoU 1) is what comes back."""
+    from inverse_graphics.multiview.views import matched_mean
+
+    torch.manual_seed(0)
+    config = NetworkConfig(resolution=RES, z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=32,
+                           label_dim=3, pose_input="synthesis", pair_discriminator=False)
+    G = build_networks(config).G_ema.eval()
+    pose = torch.tensor([[0.0, 1.0, 0.2]])
+    cut = lambda images: background_threshold_stand_in(images) > 0.5  # noqa: E731
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        w = G.mapping(torch.randn(64, G.z_dim, generator=g), None)[:, 0]
+        masks = cut(G.synthesize(w[:, None].expand(-1, G.num_ws, -1), pose.expand(64, -1), noise_mode="const"))
+    pick = int(torch.argmax(masks.flatten(1).sum(1)))  # a sample with a non-empty mask
+    found = matched_mean(G, masks[pick], pose, cut, samples=64, top=1, seed=7)
+    assert float(found.ious[0]) == 1.0
+    with torch.no_grad():
+        again = cut(G.synthesize(found.w[None, None].expand(1, G.num_ws, -1), pose, noise_mode="const"))[0]
+    assert torch.equal(again, masks[pick])
+    many = matched_mean(G, masks[pick], pose, cut, samples=64, top=8, seed=7)
+    assert torch.all(many.ious[:-1] >= many.ious[1:])  # best first
+    with pytest.raises(ValueError, match="top"):
+        matched_mean(G, masks[pick], pose, cut, samples=8, top=9)

@@ -8,8 +8,10 @@
   layers, which set the viewpoint) from the anchor and the rest (shape details, colour) from the car. The anchors
   of a model are made once (``make_anchors``: project labelled renders of many cars at each camera, average their
   ws) and stored in a small file (``save_anchors``); ``scripts/make_anchors.py`` does it for a checkpoint.
-- ``toward_mean``: the found latent may first be moved part of the way back to the generator's mean latent
-  (``multiview.view_psi``), which keeps the views closer to a car the generator draws consistently.
+- ``toward_mean``: the found latent may first be moved part of the way back to a centre latent
+  (``multiview.view_psi``), which keeps the views closer to a car the generator draws consistently. The centre is
+  the generator's mean latent ``w_avg`` or ``matched_mean``: the mean latent of the generator's own cars whose mask at
+  the input's camera best matches the input's mask (``multiview.view_center: matched``).
 
 Shapes: ``ws: (1, num_ws, w_dim)``; images ``(V, 3, R, R)`` in [-1, 1]; anchors ``ws: (A, num_ws, w_dim)``.
 """
@@ -65,6 +67,57 @@ def toward_mean(ws: torch.Tensor, w_avg: torch.Tensor, psi: float) -> torch.Tens
         return ws
     w_avg = w_avg.to(ws.device, ws.dtype)
     return w_avg + psi * (ws - w_avg)
+
+
+@dataclass(frozen=True)
+class MatchedMean:
+    """``w: (w_dim,)`` the mean latent of the ``top`` best-matching samples; ``ious: (top,)`` their masks' IoU with
+    the input's mask, best first; ``samples``: how many generator cars were drawn."""
+
+    w: torch.Tensor
+    ious: torch.Tensor
+    samples: int
+
+
+@torch.no_grad()
+def matched_mean(G: Generator, target_mask: torch.Tensor, pose: torch.Tensor | None,
+                 cut: Callable[[torch.Tensor], torch.Tensor], samples: int = 2000, top: int = 256, seed: int = 0,
+                 batch: int = 25) -> MatchedMean:
+    """The generator's cars that look like the input from the input's camera, averaged in W.
+
+    ``samples`` latents ``w = mapping(z)`` (``z`` from ``seed``) are drawn at camera ``pose: (1, pose_dim)`` (the
+    input's estimated camera; ``None`` for a generator without a camera input, whose samples then show their own
+    viewpoints), constant noise; ``cut`` maps images ``(N, 3, R, R)`` in [-1, 1] to masks ``(N, R, R)`` bool; the
+    ``top`` samples whose masks have the highest IoU with ``target_mask: (R, R)`` bool are averaged. A single view
+    fixes the silhouette from one side; the average of the generator's cars that share it is a car the generator
+    draws consistently from every side (docs/multiview.md: 12 tuning cars). The samples are drawn ``batch`` at a
+    time with the split modulated convolution (on one CPU thread 2.5x faster than fused batches of 250).
+    """
+    if not 0 < top <= samples:
+        raise ValueError(f"matched_mean: top ({top}) must be in 1..samples ({samples})")
+    device = next(G.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(samples, G.z_dim, generator=g).to(device)
+    c = None
+    if G.c_dim > 0:  # a camera label into the mapping network: the input's camera (the synth label) or zeros
+        c = (pose.expand(samples, -1) if pose is not None and G.c_dim == pose.shape[-1]
+             else torch.zeros(samples, G.c_dim)).to(device)
+    w = G.mapping(z, c, update_w_avg=False)[:, 0].float()                                  # (samples, w_dim)
+    target = target_mask.to(torch.bool).cpu()
+    ious = []
+    for start in range(0, samples, batch):
+        chunk = w[start:start + batch]
+        poses = pose.to(device).expand(len(chunk), -1) if G.pose_dim > 0 else None
+        images = G.synthesize(chunk[:, None].expand(-1, G.num_ws, -1), poses, noise_mode="const",
+                              fused_modconv=False).clamp(-1, 1)
+        masks = cut(images).cpu().to(torch.bool)                                            # (n, R, R)
+        assert masks.shape[1:] == target.shape, (masks.shape, target.shape)
+        inter = (masks & target).flatten(1).sum(1).float()
+        union = (masks | target).flatten(1).sum(1).float()
+        ious.append(inter / union.clamp_min(1.0))
+    ious = torch.cat(ious)
+    best = torch.argsort(ious, descending=True)[:top]
+    return MatchedMean(w[best].mean(dim=0), ious[best].cpu(), samples)
 
 
 @dataclass(frozen=True)
