@@ -275,3 +275,5 @@ def test_matched_mean_finds_the_generator_car_that_made_the_mask():
     assert torch.all(many.ious[:-1] >= many.ious[1:])  # best first
     with pytest.raises(ValueError, match="top"):
         matched_mean(G, masks[pick], pose, cut, samples=8, top=9)
+    with pytest.raises(ValueError, match="camera input"):
+        matched_mean(G, masks[pick], None, cut, samples=8, top=2)

@@ -95,6 +95,8 @@ def matched_mean(G: Generator, target_mask: torch.Tensor, pose: torch.Tensor | N
     """
     if not 0 < top <= samples:
         raise ValueError(f"matched_mean: top ({top}) must be in 1..samples ({samples})")
+    if G.pose_dim > 0 and pose is None:
+        raise ValueError("matched_mean: this generator has a camera input: pass the input's pose (1, pose_dim)")
     device = next(G.parameters()).device
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(samples, G.z_dim, generator=g).to(device)
