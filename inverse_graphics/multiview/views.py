@@ -34,6 +34,7 @@ from ..io_utils import atomic_path
 from ..render.cameras import CameraRig, ring_rig
 from .distance import Distance
 from .projector import ProjectSettings, project
+from .scores import mask_iou
 
 ANCHORS_FORMAT = "inverse-graphics-view-anchors/1"
 
@@ -114,9 +115,7 @@ def matched_mean(G: Generator, target_mask: torch.Tensor, pose: torch.Tensor | N
                               fused_modconv=False).clamp(-1, 1)
         masks = cut(images).cpu().to(torch.bool)                                            # (n, R, R)
         assert masks.shape[1:] == target.shape, (masks.shape, target.shape)
-        inter = (masks & target).flatten(1).sum(1).float()
-        union = (masks | target).flatten(1).sum(1).float()
-        ious.append(inter / union.clamp_min(1.0))
+        ious.append(mask_iou(masks, target.expand_as(masks)))
     ious = torch.cat(ious)
     best = torch.argsort(ious, descending=True)[:top]
     return MatchedMean(w[best].mean(dim=0), ious[best].cpu(), samples)
