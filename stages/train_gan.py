@@ -121,6 +121,18 @@ def load_segmenter_fn(folder: Path, device: torch.device, tta: str = "none"):
     return generator_image_segmenter(folder, device, tta=tta)
 
 
+def check_teachers(args, settings: TrainSettings) -> None:
+    """Before any measuring: the teachers that ``settings`` ask for exist (one line naming the missing one)."""
+    from inverse_graphics.segment.weights import checkpoint_file
+
+    if settings.camera_weight > 0 and not args.teacher.is_file():
+        raise UserError(f"{args.teacher}: camera teacher not found (stage train_camera_teacher; "
+                        "gan.camera_weight 0 trains without it)")
+    if settings.consistency_weight > 0 and not checkpoint_file(args.mask_teacher).is_file():
+        raise UserError(f"{args.mask_teacher}: mask teacher not found (stage train_mask_teacher trains it when "
+                        "gan.consistency_weight > 0; with 0 it writes only a note)")
+
+
 def main(args) -> None:
     params = load_params(["gan", "segment"])
     section = params["gan"]
@@ -135,6 +147,7 @@ def main(args) -> None:
     settings = train_settings(section, resume is not None)
     if resume is not None and not resume.is_file():
         raise UserError(f"params.yaml: gan.resume: {resume} not found (an own snapshot or an official .pkl)")
+    check_teachers(args, settings)
     run_key = {"config": asdict(config), "settings": {k: v for k, v in asdict(settings).items() if k != "kimg"},
                "resume": str(resume), "resume_digest": _file_digest(resume) if resume else None,
                "data_digest": _file_digest(zip_path), "world": world}
@@ -162,15 +175,9 @@ def main(args) -> None:
     t0 = time.perf_counter()
     teacher = None
     if settings.camera_weight > 0:
-        if not args.teacher.is_file():
-            raise UserError(f"{args.teacher}: camera teacher not found (stage train_camera_teacher; "
-                            "gan.camera_weight 0 trains without it)")
         teacher = load_critic(args.teacher, device).eval().requires_grad_(False)
     mask_reader = None
     if settings.consistency_weight > 0:
-        if not args.mask_teacher.exists():
-            raise UserError(f"{args.mask_teacher}: mask teacher not found (stage train_mask_teacher; "
-                            "gan.consistency_weight 0 trains without it)")
         mask_reader = differentiable_segmenter(args.mask_teacher, device)
     state = run_training(data, config, settings, args.out, device, resume=resume,
                          progress=tqdm if rank == 0 else None, grid_dir=args.plots,

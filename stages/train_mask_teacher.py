@@ -7,6 +7,11 @@ disagreement of each view's mask with the soft visual hull of all of them (``inv
 It is another network than ``models/segmenter``, which measures ``hull_consistency_iou``: a generator can learn
 what one segmenter reads without drawing a consistent car, and another segmenter's reading is the check.
 
+With ``gan.consistency_weight: 0`` (the default) nothing reads the teacher, so the stage trains nothing (about
+6 minutes of every full ``dvc repro`` on the 2-core CPU): it writes a note in place of the checkpoint and the
+curves, and ``{"trained": false}`` as its metrics. The weight is one of its params, so
+``dvc exp run -S gan.consistency_weight=10`` trains the teacher before the fine-tune that needs it.
+
     python -m stages.train_mask_teacher --dataset data/dataset --out models/mask_teacher \\
         --metrics metrics/train_mask_teacher.json --plots metrics/train_mask_teacher \\
         --info metrics/train_mask_teacher_info.json
@@ -15,17 +20,35 @@ what one segmenter reads without drawing a consistent car, and another segmenter
 from __future__ import annotations
 
 from inverse_graphics.errors import UserError
+from inverse_graphics.io_utils import atomic_dir, write_json
 from inverse_graphics.params import load_params
 from stages._runner import run_stage
 from stages.train_segmenter import PATHS, train_and_save
 
+NOT_TRAINED = "not_trained.txt"  # the note written in place of the checkpoint and the curves
+
+
+def write_not_trained(args) -> None:
+    """The outputs of a teacher that nothing reads: a note in ``--out`` and ``--plots``, ``trained: false``."""
+    note = ("The mask teacher was not trained: gan.consistency_weight is 0, so train_gan does not read it.\n"
+            "dvc exp run -S gan.consistency_weight=10 (or any weight > 0) trains it.\n")
+    for folder in (args.out, args.plots):
+        with atomic_dir(folder) as tmp:
+            (tmp / NOT_TRAINED).write_text(note)
+    write_json(args.info, {"trained": False, "reason": "gan.consistency_weight is 0"})
+    write_json(args.metrics, {"trained": False})
+    print("train_mask_teacher: not trained (gan.consistency_weight is 0: nothing reads it)")
+
 
 def main(args) -> None:
-    params = load_params(["synth", "segment", "train_segmenter", "mask_teacher"])
+    params = load_params(["synth", "segment", "train_segmenter", "mask_teacher", "gan"])
     seed = params["mask_teacher"]["seed"]
     if seed == params["train_segmenter"]["seed"]:
         raise UserError(f"params.yaml: mask_teacher.seed: {seed} is train_segmenter.seed; the teacher must be "
                         "another network than the segmenter that measures hull_consistency_iou")
+    if params["gan"]["consistency_weight"] == 0:
+        write_not_trained(args)
+        return
     train_and_save({"synth": params["synth"], "segment": params["segment"] | {"weights": "synthetic"},
                     "train_segmenter": params["train_segmenter"] | {"seed": seed}}, args, name="train_mask_teacher")
 

@@ -1,5 +1,6 @@
 """GAN training: losses move, augmentation, a killed run resumes exactly, two processes stay in lockstep."""
 
+import argparse
 import os
 import subprocess
 import sys
@@ -8,12 +9,13 @@ import textwrap
 import pytest
 import torch
 
+from inverse_graphics.errors import UserError
 from inverse_graphics.gan.augment import AugmentPipe, adjust_p
 from inverse_graphics.gan.checkpoint import read_snapshot
 from inverse_graphics.gan.dataset import TrainingImages
 from inverse_graphics.gan.train import NetworkConfig, TrainSettings, build_networks, train, update_ema
 from inverse_graphics.params import load_params
-from stages.train_gan import train_settings
+from stages.train_gan import check_teachers, train_settings
 
 TINY = NetworkConfig(resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=128, channel_max=16,
                      mbstd_group=2)
@@ -206,3 +208,16 @@ def test_a_finished_run_run_again_brings_its_sample_grids_back(tmp_path):
                          grid_dir=plots)
     assert state.nimg == 32  # nothing was trained again
     assert sorted(p.name for p in plots.glob("grid-*.png")) == first
+
+
+def test_a_fine_tune_that_needs_a_teacher_stops_before_measuring_without_it(tmp_path):
+    """train_mask_teacher leaves only a note while gan.consistency_weight is 0; a fine-tune with a weight names the
+    missing checkpoint at once (before the minutes of its 'before' figures), and one without a weight needs none."""
+    (tmp_path / "mask_teacher").mkdir()
+    (tmp_path / "mask_teacher" / "not_trained.txt").write_text("not trained\n")
+    args = argparse.Namespace(teacher=tmp_path / "camera_teacher.pt", mask_teacher=tmp_path / "mask_teacher")
+    check_teachers(args, TrainSettings(kimg=1))
+    with pytest.raises(UserError, match=r"mask_teacher: mask teacher not found \(stage train_mask_teacher"):
+        check_teachers(args, TrainSettings(kimg=1, consistency_weight=10.0))
+    with pytest.raises(UserError, match=r"camera_teacher.pt: camera teacher not found"):
+        check_teachers(args, TrainSettings(kimg=1, camera_weight=1.0))

@@ -1,6 +1,7 @@
 """params.yaml validation: every error kind gives one line naming the dotted key."""
 
 import importlib
+import json
 import subprocess
 import sys
 
@@ -239,3 +240,21 @@ def test_the_mask_teacher_must_be_another_network_than_the_segmenter(tmp_path, r
     assert proc.stderr.strip() == ("error: params.yaml: mask_teacher.seed: 0 is train_segmenter.seed; the teacher "
                                    "must be another network than the segmenter that measures hull_consistency_iou")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_mask_teacher_is_not_trained_while_nothing_reads_it(tmp_path, repo_root, raw):
+    """gan.consistency_weight 0 (the default): train_mask_teacher writes notes and trained: false, and reads no data
+    (the dataset path does not exist); test_gan_train checks that a fine-tune with a weight refuses the note."""
+    assert raw["gan"]["consistency_weight"] == 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.train_mask_teacher", "--dataset", "missing", "--out", "out", "--metrics",
+         "m.json", "--plots", "p", "--info", "i.json"],
+        cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(repo_root), "PATH": ""},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "m.json").read_text()) == {"trained": False}
+    assert json.loads((tmp_path / "i.json").read_text())["trained"] is False
+    for folder in ("out", "p"):
+        assert [p.name for p in (tmp_path / folder).iterdir()] == ["not_trained.txt"]
+    assert "gan.consistency_weight is 0" in (tmp_path / "out" / "not_trained.txt").read_text()
