@@ -117,8 +117,9 @@ def matched_mean(G: Generator, target_mask: torch.Tensor, pose: torch.Tensor | N
         assert masks.shape[1:] == target.shape, (masks.shape, target.shape)
         ious.append(mask_iou(masks, target.expand_as(masks)))
     ious = torch.cat(ious)
-    best = torch.argsort(ious, descending=True)[:top]
-    return MatchedMean(w[best].mean(dim=0), ious[best].cpu(), samples)
+    best = torch.argsort(ious, descending=True, stable=True)[:top]  # ties (masks of equal IoU) in sample order
+    # summed in sample order: the same samples give the same bits whatever order the sort left them in
+    return MatchedMean(w[best.sort().values].mean(dim=0), ious[best].cpu(), samples)
 
 
 @dataclass(frozen=True)
