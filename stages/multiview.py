@@ -25,12 +25,13 @@ Outputs::
     <out>/run.json          what produced them (generator and its kimg, segmenter, settings)
     <objects>               the per-object rows
 
-The mask figures cut each synthesised view out with a segmenter (``--segmenter``, the train_segmenter folder) and
-compare it with the ground-truth mask of the same car at the same camera (``<obj>/rig/`` written by synth);
-``hull_consistency_iou`` carves the visual hull of the views' masks as in train_gan. Without a segmenter folder
-the views are cut out by background subtraction (``inverse_graphics/multiview/background.py``, synth-style scenes
-only); ``run.json`` says which, and ``background_mask_iou_truth`` (the same method on synth's own renders against
-their masks) tells how far that measuring tool itself can be trusted.
+The mask figures cut each synthesised view out with a segmenter (``--segmenter``, the train_segmenter folder, at
+``segment.threshold`` as the segment stage does; the matched mean's samples alike) and compare it with the
+ground-truth mask of the same car at the same camera (``<obj>/rig/`` written by synth); ``hull_consistency_iou``
+carves the visual hull of the views' masks as in train_gan. Without a segmenter folder the views are cut out by
+background subtraction (``inverse_graphics/multiview/background.py``, synth-style scenes only); ``run.json`` says
+which, and ``background_mask_iou_truth`` (the same method on synth's own renders against their masks) tells how far
+that measuring tool itself can be trusted.
 """
 
 from __future__ import annotations
@@ -196,9 +197,11 @@ def main(args) -> None:
         mask_source = "background subtraction (inverse_graphics/multiview/background.py)"
         print(f"multiview: no segmenter at {args.segmenter}: the views' masks come from background subtraction")
 
+    threshold = params["segment"]["threshold"]  # the segment stage's, so that every mask of a view agrees
+
     def cut_masks(images: torch.Tensor) -> torch.Tensor:
         """``(N, 3, R, R)`` in [-1, 1] -> car masks ``(N, R, R)`` bool: the segmenter's, else background subtraction."""
-        return segment(images) >= 0.5 if segment is not None else background_masks(images)
+        return segment(images) >= threshold if segment is not None else background_masks(images)
 
     t0 = time.perf_counter()
     w_stats = w_statistics(G, settings.w_avg_samples, settings.seed, settings.elev_range)

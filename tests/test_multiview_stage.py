@@ -12,6 +12,7 @@ import yaml
 from PIL import Image
 
 from inverse_graphics.data.car_generator import build_car, render_car, sample_appearance, sample_car_params
+from inverse_graphics.data.object_views import load_object_masks
 from inverse_graphics.gan.checkpoint import save_generator
 from inverse_graphics.gan.critic import CarCritic, save_critic
 from inverse_graphics.gan.train import NetworkConfig, build_networks
@@ -128,6 +129,29 @@ def test_mask_figures_with_a_segmenter(tmp_path, monkeypatch):
     assert metrics["view_mask_iou_min"] <= metrics["view_mask_iou_mean"]
     assert "background_mask_iou_truth" not in metrics  # a segmenter was given
     assert json.loads((tmp_path / "multiview/run.json").read_text())["view_masks"] == "segmenter"
+
+
+def test_the_views_masks_are_cut_at_segment_threshold(tmp_path, monkeypatch):
+    """A segmenter that reads 0.7 where it sees car and 0.45 elsewhere: at segment.threshold 0.4 every view's mask is
+    the whole picture, so each view's IoU with the truth is the true mask's share of the picture; at 0.5 it is not."""
+    def soft_stand_in(images: torch.Tensor) -> torch.Tensor:
+        return 0.45 + 0.25 * background_threshold_stand_in(images)
+
+    monkeypatch.setattr(stage, "load_segment_fn", lambda folder, device, tta: soft_stand_in)
+    ious = {}
+    for threshold in (0.5, 0.4):
+        root = tmp_path / str(threshold)
+        root.mkdir()
+        argv = _setup(root)
+        params = yaml.safe_load((root / "params.yaml").read_text())
+        params["segment"]["threshold"] = threshold
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        monkeypatch.chdir(root)
+        run_stage("multiview", stage.main, stage.PATHS, argv)
+        ious[threshold] = json.loads((root / "metrics/multiview.json").read_text())["view_mask_iou_mean"]
+    truth, _ = load_object_masks(tmp_path / "0.4/heldout/car_000/rig", RES)
+    share = (truth >= 0.5).float().mean(dim=(1, 2)).mean().item()
+    assert abs(ious[0.4] - share) < 1e-6 and abs(ious[0.5] - share) > 1e-3
 
 
 def test_unconditional_generator_uses_view_anchors(tmp_path, monkeypatch, capsys):
