@@ -40,19 +40,15 @@ from inverse_graphics.multiview.projector import with_noise  # noqa: E402
 from inverse_graphics.multiview.scores import mask_iou  # noqa: E402
 from inverse_graphics.multiview.views import camera_views  # noqa: E402
 from inverse_graphics.render.cameras import load_rig  # noqa: E402
+from inverse_graphics.segment.train import soft_iou_loss  # noqa: E402
 from inverse_graphics.segment.weights import generator_image_segmenter, load_checkpoint  # noqa: E402
 
 
-def soft_iou(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per-view soft IoU of ``probs, targets: (V, S, S)`` in [0, 1] -> ``(V,)``."""
-    inter = (probs * targets).flatten(1).sum(1)
-    return inter / (probs + targets - probs * targets).flatten(1).sum(1).clamp_min(1e-6)
-
-
-def oracle_latent(G, segment, start: torch.Tensor, rig, targets: torch.Tensor, steps: int, lr: float,
+def oracle_latent(G, segment_logits, start: torch.Tensor, rig, targets: torch.Tensor, steps: int, lr: float,
                   space: str) -> torch.Tensor:
-    """``start: (1, num_ws, w_dim)`` moved by Adam to maximise the mean soft IoU of ``segment``'s masks of the
-    views at ``rig`` with ``targets: (V, S, S)``; returns ``(1, num_ws, w_dim)``."""
+    """``start: (1, num_ws, w_dim)`` moved by Adam to maximise the mean soft IoU of the masks that
+    ``segment_logits`` (images -> car logits ``(V, S, S)``) reads in the views at ``rig`` with ``targets: (V, S, S)``;
+    returns ``(1, num_ws, w_dim)``."""
     shape = (1, 1, G.w_dim) if space == "w" else (1, G.num_ws, G.w_dim)
     delta = torch.zeros(shape, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=lr)
@@ -60,7 +56,7 @@ def oracle_latent(G, segment, start: torch.Tensor, rig, targets: torch.Tensor, s
     for _ in range(steps):
         ws = (start + delta).expand(len(poses), -1, -1)
         images = G.synthesize(ws, poses, noise_mode="const").clamp(-1, 1)
-        loss = 1 - soft_iou(segment(images), targets).mean()
+        loss = soft_iou_loss(segment_logits(images), targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -86,9 +82,9 @@ def main() -> None:
     net = net.eval().requires_grad_(False)
     stage_segmenter = generator_image_segmenter(args.segmenter)  # the stage's reading, for the scores
 
-    def segment(images: torch.Tensor) -> torch.Tensor:
-        """``(N, 3, S, S)`` in [-1, 1] -> car probabilities ``(N, S, S)``, differentiable (the stage's segmenter)."""
-        return torch.sigmoid(net((images + 1) / 2))
+    def segment_logits(images: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, S, S)`` in [-1, 1] -> car logits ``(N, S, S)``, differentiable (the stage's segmenter)."""
+        return net((images + 1) / 2)
 
     cars = sorted(p.parent.name for p in args.latents.glob("*/latent.npz"))
     if not cars:
@@ -106,7 +102,7 @@ def main() -> None:
             noise = {k[len("noise."):]: torch.from_numpy(latent[k]) for k in latent.files if k.startswith("noise.")}
         Gv = with_noise(G, noise)  # the projection's constant noise, as the stage draws the views
         t0 = time.perf_counter()
-        found = oracle_latent(Gv, segment, start, rig, targets, args.steps, args.lr, args.space)
+        found = oracle_latent(Gv, segment_logits, start, rig, targets, args.steps, args.lr, args.space)
         row = {}
         for name, ws in (("stage", start), ("oracle", found)):
             views = camera_views(Gv, ws, rig)

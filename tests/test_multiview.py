@@ -374,21 +374,22 @@ def test_background_masks_recover_synth_masks_and_ignore_background_noise():
 def test_view_ceiling_oracle_moves_toward_the_car_every_view_shows():
     """scripts/view_ceiling.py: told every view's mask of a known latent, the oracle latent's views match them
     better than the start's (a soft brightness mask stands in for the segmenter)."""
-    from scripts.view_ceiling import oracle_latent, soft_iou
+    from inverse_graphics.segment.train import soft_iou_loss
+    from scripts.view_ceiling import oracle_latent
 
     G = tiny_generator()
     rig = ring_rig(6, (10.0, 30.0), image_size=RES)
     ws_true, _, _ = target_of(G, seed=1, azim=0.0, elev=20.0)
     ws_start, _, _ = target_of(G, seed=2, azim=0.0, elev=20.0)
 
-    def segment(images: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(8 * images.mean(1))
+    def segment_logits(images: torch.Tensor) -> torch.Tensor:
+        return 8 * images.mean(1)
 
-    targets = (segment(camera_views(G, ws_true, rig)) >= 0.5).float()
+    targets = (segment_logits(camera_views(G, ws_true, rig)) >= 0).float()
 
     def score(ws: torch.Tensor) -> float:
-        return soft_iou(segment(camera_views(G, ws, rig)), targets).mean().item()
+        return 1 - soft_iou_loss(segment_logits(camera_views(G, ws, rig)), targets).item()
 
-    found = oracle_latent(G, segment, ws_start, rig, targets, steps=30, lr=0.05, space="w")
+    found = oracle_latent(G, segment_logits, ws_start, rig, targets, steps=30, lr=0.05, space="w")
     assert found.shape == ws_start.shape and (found[:, :1] == found).all()  # one w shared by every layer
     assert score(found) > score(ws_start) + 0.02
