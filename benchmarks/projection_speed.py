@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--segmenter", default="models/segmenter", help="train_segmenter's folder (the matched mean's masks)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    params = load_params(["gan", "multiview"])
+    params = load_params(["gan", "multiview", "segment"])
     section = params["multiview"]
     config = NetworkConfig(label_dim=3, **params["gan"]["network"])
     G = load_generator(args.generator) if args.generator else build_networks(config, seed=0).G_ema.eval()
@@ -101,7 +101,7 @@ def main() -> None:
 
     matched_s, matched_cpu, matched_masks = 0.0, 0.0, None
     if section["view_center"] == "matched":
-        segment = load_segment_fn(Path(args.segmenter), torch.device("cpu"))
+        segment = load_segment_fn(Path(args.segmenter), torch.device("cpu"), read_size=params["segment"]["read_size"])
         cut = (lambda images: segment(images) >= 0.5) if segment is not None else background_masks
         matched_masks = args.segmenter if segment is not None else "background subtraction"
         start, cpu_start = time.perf_counter(), time.process_time()

@@ -1,7 +1,8 @@
 """Speed of the segmenter on the CPU: both DeepLabV3 backbones side by side, in one run.
 
 Prints one JSON line: inference images per second of ``mobilenet_v3_large`` and ``resnet50`` (the
-``segment`` settings of params.yaml: input size, refinement; pictures at ``--resolution`` px, batches of
+``segment`` settings of params.yaml: input size, refinement, the size the stage reads pictures of ``--resolution``
+px at (``segment.read_size`` for pictures larger than the input size; then once more at the input size), batches of
 ``--batch``, post-processing excluded), the seconds per training step of each (forward + backward +
 AdamW on a batch of ``train_segmenter.batch_size`` composites) and the default training time this
 implies (``train_segmenter.steps`` steps), next to the time the ``train_segmenter`` stage itself
@@ -25,15 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from inverse_graphics.params import load_params  # noqa: E402
-from inverse_graphics.segment.model import NetConfig, Segmenter, SegmenterNet  # noqa: E402
+from inverse_graphics.segment.model import NetConfig, Segmenter, SegmenterNet, read_side  # noqa: E402
 from inverse_graphics.segment.train import soft_iou_loss  # noqa: E402
 
 ARCHS = ("mobilenet_v3_large", "resnet50")
 
 
-def inference_rate(config: NetConfig, resolution: int, images: int, batch: int) -> float:
+def inference_rate(config: NetConfig, resolution: int, images: int, batch: int, read_size: int | None = None) -> float:
     """Images per second of ``Segmenter`` on random pictures (after one warm-up batch)."""
-    seg = Segmenter(SegmenterNet(config), "cpu", batch_size=batch)
+    seg = Segmenter(SegmenterNet(config), "cpu", batch_size=batch, read_size=read_size)
     pictures = torch.rand(images, 3, resolution, resolution)
     seg(pictures[:batch])
     start = time.perf_counter()
@@ -78,10 +79,15 @@ def main() -> None:
     images, steps = (32, 2) if args.quick else (128, 5)
 
     out: dict = {"benchmark": "segment_speed", "device": "cpu", "threads": args.threads, "resolution": resolution,
-                 "input_size": seg["input_size"], "refine": seg["refine"], "train_batch": tr["batch_size"]}
+                 "input_size": seg["input_size"], "read_size": seg["read_size"], "refine": seg["refine"],
+                 "read_side": read_side(resolution, seg["input_size"], seg["read_size"]), "train_batch": tr["batch_size"]}
     for arch in ARCHS:
         config = NetConfig(arch, seg["input_size"], seg["refine"])
-        out[f"{arch}_images_per_second"] = round(inference_rate(config, resolution, images, args.batch), 1)
+        out[f"{arch}_images_per_second"] = round(inference_rate(config, resolution, images, args.batch,
+                                                                seg["read_size"]), 1)
+        if out["read_side"] != seg["input_size"]:
+            out[f"{arch}_images_per_second_at_input_size"] = round(
+                inference_rate(config, resolution, images, args.batch), 1)
         out[f"{arch}_train_s_per_step"] = round(train_step_seconds(config, resolution, tr["batch_size"], steps), 3)
     m, r = ARCHS
     out["inference_speedup"] = round(out[f"{m}_images_per_second"] / out[f"{r}_images_per_second"], 2)

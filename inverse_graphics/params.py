@@ -183,6 +183,7 @@ SCHEMA: dict[str, dict] = {
         "input_size": Field(int, min=16, max=1024),
         "refine": BOOL,
         "tta": Field(str, choices=("none", "flip")),
+        "read_size": Field(int, min=16, max=2048, nullable=True),
         "threshold": Field(float, min=0.0, max=1.0),
         "largest_component": BOOL,
         "fill_holes": BOOL,
@@ -321,6 +322,9 @@ def validate(raw: Any, sections: list[str] | None = None) -> dict:
         if out["segment"]["eval_background"] in out["train_segmenter"]["backgrounds"]:
             raise UserError("params.yaml: segment.eval_background: must be a family not in "
                             "train_segmenter.backgrounds (the evaluation measures unseen backgrounds)")
+    if "segment" in out and (out["segment"]["read_size"] or 16) % 16:
+        raise UserError(f"params.yaml: segment.read_size: expected a multiple of 16 (the backbone's output stride) "
+                        f"or null, got {out['segment']['read_size']}")
     if "multiview" in out:
         _check_multiview(out["multiview"])
     return out

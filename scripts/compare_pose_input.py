@@ -61,7 +61,8 @@ def measure_all(args) -> None:
     cfg = params["gan"]["eval"]
     data = load_training_images(args.data)
     critic = load_critic(args.critic)
-    segmenter = load_segmenter_fn(args.segmenter, torch.device("cpu"), tta=params["segment"]["tta"])
+    segmenter = load_segmenter_fn(args.segmenter, torch.device("cpu"), tta=params["segment"]["tta"],
+                                  read_size=params["segment"]["read_size"])
     rig = ring_rig(cfg["rig_views"], tuple(cfg["rig_elevations"]), image_size=data.resolution)
     line = {"benchmark": "compare_pose_input", "data": str(args.data), "images": len(data)}
     for variant in VARIANTS:

@@ -57,7 +57,7 @@ def main() -> None:
     torch.set_num_threads(1)
     seg = load_params(["segment"], ROOT / "params.yaml")["segment"]
     post = Postprocess(seg["threshold"], seg["largest_component"], seg["fill_holes"])
-    segmenter = load_segmenter(args.model, tta=seg["tta"])
+    segmenter = load_segmenter(args.model, tta=seg["tta"], read_size=seg["read_size"])
     (views,) = find_view_sets(args.input)
     tiles, masks, rows = [], [], {}
     for path in views.paths:

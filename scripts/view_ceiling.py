@@ -39,6 +39,7 @@ from inverse_graphics.multiview.background import background_masks  # noqa: E402
 from inverse_graphics.multiview.projector import with_noise  # noqa: E402
 from inverse_graphics.multiview.scores import mask_iou  # noqa: E402
 from inverse_graphics.multiview.views import camera_views  # noqa: E402
+from inverse_graphics.params import load_params  # noqa: E402
 from inverse_graphics.render.cameras import load_rig  # noqa: E402
 from inverse_graphics.segment.train import soft_iou_loss  # noqa: E402
 from inverse_graphics.segment.weights import generator_image_segmenter, load_checkpoint  # noqa: E402
@@ -80,11 +81,12 @@ def main() -> None:
         raise UserError(f"{args.generator}: the ceiling needs a generator with a camera input")
     net, _ = load_checkpoint(args.segmenter)
     net = net.eval().requires_grad_(False)
-    stage_segmenter = generator_image_segmenter(args.segmenter)  # the stage's reading, for the scores
+    read_size = load_params(["segment"], ROOT / "params.yaml")["segment"]["read_size"]
+    stage_segmenter = generator_image_segmenter(args.segmenter, read_size=read_size)  # the stage's reading
 
     def segment_logits(images: torch.Tensor) -> torch.Tensor:
         """``(N, 3, S, S)`` in [-1, 1] -> car logits ``(N, S, S)``, differentiable (the stage's segmenter)."""
-        return net((images + 1) / 2)
+        return net((images + 1) / 2, read_size=read_size)
 
     cars = sorted(p.parent.name for p in args.latents.glob("*/latent.npz"))
     if not cars:

@@ -96,13 +96,13 @@ def load_discriminator(path: Path):
     return load_snapshot(path).D
 
 
-def load_segment_fn(folder: Path, device: torch.device, tta: str = "none"):
+def load_segment_fn(folder: Path, device: torch.device, tta: str = "none", read_size: int | None = None):
     """``images (N, 3, S, S) in [-1, 1] -> probabilities (N, S, S)`` from a train_segmenter folder, or None."""
     if not folder.exists():
         return None
     from inverse_graphics.segment.weights import generator_image_segmenter
 
-    return generator_image_segmenter(folder, device, tta=tta)
+    return generator_image_segmenter(folder, device, tta=tta, read_size=read_size)
 
 
 def generator_description(path: Path) -> dict:
@@ -190,7 +190,8 @@ def main(args) -> None:
     tune = TuneSettings(steps=section["pti"]["steps"], lr=section["pti"]["lr"], locality=section["pti"]["locality"],
                         seed=section["seed"])
     anchors = load_anchors(section["anchors"]) if G.pose_dim == 0 and section["anchors"] else None
-    segment = load_segment_fn(args.segmenter, device, tta=params["segment"]["tta"])
+    segment = load_segment_fn(args.segmenter, device, tta=params["segment"]["tta"],
+                                  read_size=params["segment"]["read_size"])
     rig = multiview_rig(section, camera, G.img_resolution)
     mask_source = str(args.segmenter)
     if segment is None:

@@ -134,7 +134,8 @@ def main(args: argparse.Namespace) -> None:
     view_sets = find_view_sets(args.input, args.views)  # every input problem is reported before any work
     run_eval = args.eval != Path(NO_EVAL)
     net, info = load_checkpoint(args.model)
-    segmenter = Segmenter(net, device, source=str(checkpoint_file(args.model)), tta=seg["tta"])
+    segmenter = Segmenter(net, device, source=str(checkpoint_file(args.model)), tta=seg["tta"],
+                          read_size=seg["read_size"])
     trained_on = info.get("families", [])
     if seg["eval_background"] in trained_on:
         raise UserError(f"params.yaml: segment.eval_background: {seg['eval_background']!r} was a training background "
@@ -174,6 +175,7 @@ def main(args: argparse.Namespace) -> None:
                      plot_dir / "eval_overlay.png")
     write_json(args.info, {"segmenter": segmenter.source, "trained_on": trained_on,
                            "init": info.get("init"), "config": net.config.to_dict(),
+                           "read_size": seg["read_size"], "tta": seg["tta"],
                            "input": args.input.as_posix(), "views": args.views.as_posix(),
                            "eval": args.eval.as_posix() if run_eval else None,
                            "eval_background": seg["eval_background"], "eval_seed": seg["eval_seed"],

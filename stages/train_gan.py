@@ -114,11 +114,11 @@ def differentiable_segmenter(folder: Path, device: torch.device):
     return lambda images: torch.sigmoid(net((images + 1) / 2))
 
 
-def load_segmenter_fn(folder: Path, device: torch.device, tta: str = "none"):
+def load_segmenter_fn(folder: Path, device: torch.device, tta: str = "none", read_size: int | None = None):
     """``images (N, 3, S, S) in [-1, 1] -> probabilities (N, S, S)`` from the train_segmenter output."""
     from inverse_graphics.segment.weights import generator_image_segmenter
 
-    return generator_image_segmenter(folder, device, tta=tta)
+    return generator_image_segmenter(folder, device, tta=tta, read_size=read_size)
 
 
 def check_teachers(args, settings: TrainSettings) -> None:
@@ -164,7 +164,8 @@ def main(args) -> None:
     inception = InceptionFeatures().to(device) if inception_available() else None
     if inception is None and rank == 0:
         print(f"train_gan: no Inception-v3 weights at {inception_path()}: sample quality in the critic's features only")
-    segmenter = (load_segmenter_fn(args.segmenter, device, tta=params["segment"]["tta"]) if args.segmenter.exists()
+    segmenter = (load_segmenter_fn(args.segmenter, device, tta=params["segment"]["tta"],
+                                  read_size=params["segment"]["read_size"]) if args.segmenter.exists()
                  else None)
     rig = ring_rig(section["eval"]["rig_views"], tuple(section["eval"]["rig_elevations"]),
                    image_size=data.resolution)

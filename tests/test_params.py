@@ -182,6 +182,13 @@ def test_pytorch3d_backend_is_only_the_tutorial(raw, key, value, message):
 def test_segment_params(raw):
     raw["segment"]["arch"] = "resnet101"
     assert error_of(raw).startswith("params.yaml: segment.arch: expected one of ['mobilenet_v3_large', 'resnet50']")
+    raw["segment"]["arch"] = "mobilenet_v3_large"
+    for size in (None, 64, 96):
+        raw["segment"]["read_size"] = size
+        assert validate(raw, ["segment"])["segment"]["read_size"] == size
+    raw["segment"]["read_size"] = 72
+    assert error_of(raw) == ("params.yaml: segment.read_size: expected a multiple of 16 (the backbone's output "
+                             "stride) or null, got 72")
 
 
 def test_segmenter_background_lists(raw):

@@ -13,7 +13,8 @@ from inverse_graphics.errors import UserError
 from inverse_graphics.segment.backgrounds import ALL_FAMILIES, EVAL_FAMILIES, TRAIN_FAMILIES, make_backgrounds
 from inverse_graphics.segment.composite import NONE, Augment, composite_batch, degrade
 from inverse_graphics.segment.evaluate import composites
-from inverse_graphics.segment.model import AtrousConv2d, NetConfig, Segmenter, SegmenterNet, build_deeplab
+from inverse_graphics.segment.model import (AtrousConv2d, NetConfig, Segmenter, SegmenterNet, build_deeplab,
+                                            read_side)
 from inverse_graphics.segment.postprocess import Postprocess, clean_mask, mask_iou
 from inverse_graphics.segment.train import BackgroundBank, TrainSettings, make_validation, train
 from inverse_graphics.segment.weights import (COCO_FILES, coco_path, load_checkpoint, load_segmenter,
@@ -129,6 +130,37 @@ def test_flip_averaging_is_mirror_symmetric_and_averages_the_two_readings(tmp_pa
     assert torch.allclose(load_segmenter(tmp_path, tta="flip")(images), flip(images), atol=1e-6)
     with pytest.raises(ValueError, match="tta"):
         Segmenter(net, tta="rotate")
+
+
+def test_read_side_brings_larger_pictures_down_less_and_never_brings_a_picture_up():
+    """A 128 px picture is read at ``read_size`` (80), not the training 64; a picture at or below the training size,
+    or too small to fill a multiple of 16 above it, is read at the training size as without ``read_size``."""
+    assert read_side(128, 64, 80) == 80 and read_side(100, 64, 80) == 80 and read_side(96, 64, 128) == 96
+    assert read_side(64, 64, 80) == read_side(48, 64, 80) == read_side(72, 64, 80) == 64
+    assert read_side(128, 64, None) == 64 and read_side(32, 64, None) == 64
+
+
+def test_read_size_sets_the_size_deeplab_reads_and_masks_stay_at_the_pictures_size(tmp_path):
+    """``read_size`` (``segment.read_size``): the backbone sees a larger picture at that longer side instead of the
+    training ``input_size``; the probabilities come back at the picture's own size; a picture no larger than the
+    training size gives the same probabilities with or without it; a size off the stride is refused."""
+    torch.manual_seed(4)
+    net = SegmenterNet(NetConfig("mobilenet_v3_large", 32, refine=True))
+    torch.nn.init.normal_(net.decoder.out.weight, std=0.1)
+    seen = []
+    first = next(iter(net.deeplab.backbone.values()))
+    first.register_forward_hook(lambda module, inputs, output: seen.append(tuple(inputs[0].shape[-2:])))
+    images = torch.rand(2, 3, 64, 48)
+    trained, read_48 = Segmenter(net)(images), Segmenter(net, read_size=48)(images)
+    assert seen == [(32, 24), (48, 36)]  # longer side 32 (input_size), then 48
+    assert trained.shape == read_48.shape == (2, 64, 48) and not torch.allclose(trained, read_48)
+    save_checkpoint(tmp_path / "segmenter.pt", net, {})
+    assert torch.allclose(load_segmenter(tmp_path, read_size=48)(images), read_48, atol=1e-6)
+    small = torch.rand(2, 3, 32, 32)
+    assert torch.equal(Segmenter(net, read_size=48)(small), Segmenter(net)(small))
+    for bad in (40, 8):
+        with pytest.raises(ValueError, match=f"read_size {bad}: expected a multiple of 16"):
+            Segmenter(net, read_size=bad)
 
 
 def test_clean_mask():

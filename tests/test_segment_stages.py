@@ -105,6 +105,7 @@ def test_segment_writes_object_folders(repo):
     info = json.loads((repo / "metrics/segment_heldout_rig_info.json").read_text())
     assert info["eval_background"] == "scene" and "scene" not in info["trained_on"]
     assert (info["input"], info["views"], info["eval"]) == ("data/heldout", "rig", "data/heldout")
+    assert info["read_size"] == params_of(repo)["segment"]["read_size"]
 
 
 def test_segmented_folders_are_fit_mesh_input(repo):

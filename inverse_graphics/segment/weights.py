@@ -120,17 +120,20 @@ def coco_net(config: NetConfig) -> SegmenterNet:
 
 
 def load_segmenter(spec: str | os.PathLike, device: torch.device | str = "cpu",
-                   config: NetConfig | None = None, tta: str = "none") -> Segmenter:
+                   config: NetConfig | None = None, tta: str = "none", read_size: int | None = None) -> Segmenter:
     """``spec``: ``"coco"`` (with ``config`` for arch/input size/refine) or a checkpoint file or folder;
-    ``tta``: ``Segmenter``'s test-time augmentation (``segment.tta``)."""
+    ``tta``, ``read_size``: ``Segmenter``'s test-time augmentation and reading size (``segment.tta``,
+    ``segment.read_size``)."""
     if str(spec) == "coco":
-        return Segmenter(coco_net(config or NetConfig(refine=False)), device, source="coco", tta=tta)
+        return Segmenter(coco_net(config or NetConfig(refine=False)), device, source="coco", tta=tta,
+                         read_size=read_size)
     net, _ = load_checkpoint(spec)
-    return Segmenter(net, device, source=str(checkpoint_file(spec)), tta=tta)
+    return Segmenter(net, device, source=str(checkpoint_file(spec)), tta=tta, read_size=read_size)
 
 
-def generator_image_segmenter(spec: str | os.PathLike, device: torch.device | str = "cpu", tta: str = "none"):
+def generator_image_segmenter(spec: str | os.PathLike, device: torch.device | str = "cpu", tta: str = "none",
+                              read_size: int | None = None):
     """The segmenter as the GAN stages use it: ``images (N, 3, S, S) in [-1, 1]`` (generator range) ->
     car probabilities ``(N, S, S)`` on the CPU."""
-    segmenter = load_segmenter(spec, device, tta=tta)
+    segmenter = load_segmenter(spec, device, tta=tta, read_size=read_size)
     return lambda images: segmenter((images.to(device) + 1) / 2).cpu()
