@@ -121,7 +121,7 @@ def test_stage_writes_object_folders_and_metrics(tmp_path, monkeypatch, capsys):
 def test_mask_figures_with_a_segmenter(tmp_path, monkeypatch):
     argv = _setup(tmp_path)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(stage, "load_segment_fn", lambda folder, device, tta: background_threshold_stand_in)
+    monkeypatch.setattr(stage, "load_segment_fn", lambda folder, device, tta, read_size: background_threshold_stand_in)
     run_stage("multiview", stage.main, stage.PATHS, argv)
     metrics = json.loads((tmp_path / "metrics/multiview.json").read_text())
     for key in ("view_mask_iou_mean", "view_mask_iou_min", "hull_consistency_iou"):
@@ -137,7 +137,7 @@ def test_the_views_masks_are_cut_at_segment_threshold(tmp_path, monkeypatch):
     def soft_stand_in(images: torch.Tensor) -> torch.Tensor:
         return 0.45 + 0.25 * background_threshold_stand_in(images)
 
-    monkeypatch.setattr(stage, "load_segment_fn", lambda folder, device, tta: soft_stand_in)
+    monkeypatch.setattr(stage, "load_segment_fn", lambda folder, device, tta, read_size: soft_stand_in)
     ious = {}
     for threshold in (0.5, 0.4):
         root = tmp_path / str(threshold)
