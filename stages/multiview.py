@@ -191,7 +191,7 @@ def main(args) -> None:
                         seed=section["seed"])
     anchors = load_anchors(section["anchors"]) if G.pose_dim == 0 and section["anchors"] else None
     segment = load_segment_fn(args.segmenter, device, tta=params["segment"]["tta"],
-                                  read_size=params["segment"]["read_size"])
+                              read_size=params["segment"]["read_size"])
     rig = multiview_rig(section, camera, G.img_resolution)
     mask_source = str(args.segmenter)
     if segment is None:

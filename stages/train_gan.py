@@ -165,7 +165,7 @@ def main(args) -> None:
     if inception is None and rank == 0:
         print(f"train_gan: no Inception-v3 weights at {inception_path()}: sample quality in the critic's features only")
     segmenter = (load_segmenter_fn(args.segmenter, device, tta=params["segment"]["tta"],
-                                  read_size=params["segment"]["read_size"]) if args.segmenter.exists()
+                                   read_size=params["segment"]["read_size"]) if args.segmenter.exists()
                  else None)
     rig = ring_rig(section["eval"]["rig_views"], tuple(section["eval"]["rig_elevations"]),
                    image_size=data.resolution)

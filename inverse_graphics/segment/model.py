@@ -216,7 +216,8 @@ class Segmenter:
     Runs in eval mode without gradients, ``batch_size`` pictures at a time, on ``device``.
     ``source`` says where the weights came from (a path, or ``coco``); ``tta``: ``"none"``, or ``"flip"`` to
     average each picture's probabilities with those of its left-right mirror image (mirrored back);
-    ``read_size``: the longer side the network reads pictures at (``None``: the training ``input_size``).
+    ``read_size``: pictures larger than the training ``input_size`` are read at up to this longer side
+    (``read_side``; ``None``: every picture at ``input_size``).
     """
 
     def __init__(self, net: SegmenterNet, device: torch.device | str = "cpu", batch_size: int = 32, source: str = "",
