@@ -28,6 +28,7 @@ from inverse_graphics.gan.checkpoint import load_snapshot, read_snapshot, save_s
 from inverse_graphics.gan.dataset import load_training_images  # noqa: E402
 from inverse_graphics.gan.session import run_training  # noqa: E402
 from inverse_graphics.gan.train import NetworkConfig, TrainSettings  # noqa: E402
+from inverse_graphics.segment.weights import CHECKPOINT_NAME, checkpoint_file, differentiable_segmenter  # noqa: E402
 
 BROAD_SET = dict(seed=100000, num_cars=1000, images_per_car=8, resolution=64,
                  camera=dict(dist=2.7, fov=60.0, elev_min=0.0, elev_max=30.0))
@@ -46,10 +47,19 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, help="wall-clock budget: stop at the last snapshot that fits")
     parser.add_argument("--export", type=Path, help="write the shipped checkpoint from the run's snapshot and stop")
     parser.add_argument("--resume", type=Path, help="a new run folder starts from this checkpoint (e.g. the shipped "
-                        "file: its weights and augment p; Adam restarts, since it keeps no optimiser moments)")
+                        "file: its weights; Adam restarts, since it keeps no optimiser moments, and augment p restarts from 0 "
+                        "as in the official loop)")
     parser.add_argument("--pair-weight", type=float, default=1.0,
                         help="weight of the pair discriminator's loss (one car across two views)")
+    parser.add_argument("--consistency-weight", type=float, default=0.0,
+                        help="weight of the soft-visual-hull term (gan.consistency_weight; 0: off)")
+    parser.add_argument("--mask-teacher", type=Path,
+                        help="segmenter folder whose masks the consistency term reads (stage train_mask_teacher; "
+                             "never the segmenter that measures)")
     args = parser.parse_args()
+    if args.consistency_weight > 0 and (args.mask_teacher is None or not checkpoint_file(args.mask_teacher).is_file()):
+        parser.error(f"--consistency-weight {args.consistency_weight} needs --mask-teacher: a segmenter folder "
+                     f"holding {CHECKPOINT_NAME} (got {args.mask_teacher})")
     snapshot = args.out / "snapshot.pt"
     if args.export:
         state = load_snapshot(snapshot)
@@ -70,19 +80,23 @@ def main() -> None:
               f"in {time.perf_counter() - t0:.0f} s; styles {stats['styles']}")
     data = load_training_images(dataset)
     settings = TrainSettings(kimg=args.kimg, batch=args.batch, snapshot_kimg=args.snapshot_kimg, tick_kimg=1.0,
-                             ada_kimg=500.0, seed=0, pair_weight=args.pair_weight)
+                             ada_kimg=500.0, seed=0, pair_weight=args.pair_weight,
+                             consistency_weight=args.consistency_weight)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     (args.out / "recipe.json").write_text(json.dumps({"broad_set": BROAD_SET, "config": asdict(CONFIG),
                                                        "settings": asdict(settings), "device": str(device)},
                                                       indent=2) + "\n")
+    mask_reader = differentiable_segmenter(args.mask_teacher, device) if args.consistency_weight > 0 else None
     if args.minutes is None:
-        run_training(data, CONFIG, settings, args.out, device, resume=args.resume, progress=tqdm)
+        run_training(data, CONFIG, settings, args.out, device, resume=args.resume, progress=tqdm,
+                     mask_reader=mask_reader)
         return
-    train_within_budget(data, CONFIG, settings, args.out, device, args.minutes, "base", resume=args.resume)
+    train_within_budget(data, CONFIG, settings, args.out, device, args.minutes, "base", resume=args.resume,
+                        mask_reader=mask_reader)
 
 
 def train_within_budget(data, config, settings, run_dir: Path, device, minutes: float, name: str,
-                        resume: Path | None = None) -> None:
+                        resume: Path | None = None, mask_reader=None) -> None:
     """Train ``run_dir`` toward ``settings.kimg`` one ``settings.snapshot_kimg`` interval at a time, stopping at the
     last snapshot that fits in ``minutes`` of wall clock.
 
@@ -95,7 +109,8 @@ def train_within_budget(data, config, settings, run_dir: Path, device, minutes: 
     while nimg < settings.kimg * 1000 and time.perf_counter() + chunk_seconds < deadline:
         t0 = time.perf_counter()
         target = min(settings.kimg, (nimg // int(settings.snapshot_kimg * 1000) + 1) * settings.snapshot_kimg)
-        state = run_training(data, config, replace(settings, kimg=target), run_dir, device, resume=resume)
+        state = run_training(data, config, replace(settings, kimg=target), run_dir, device, resume=resume,
+                             mask_reader=mask_reader)
         nimg, chunk_seconds = state.nimg, time.perf_counter() - t0
         print(f"{name}: {nimg / 1000:.1f} kimg, {chunk_seconds / settings.snapshot_kimg:.2f} s/kimg", flush=True)
 

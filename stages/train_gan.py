@@ -47,6 +47,7 @@ from inverse_graphics.io_utils import write_json
 from inverse_graphics.params import load_params
 from inverse_graphics.render.cameras import ring_rig
 from inverse_graphics.reporting import write_curve
+from inverse_graphics.segment.weights import checkpoint_file, differentiable_segmenter, generator_image_segmenter
 from inverse_graphics.viz import save_png
 from stages._runner import run_stage
 
@@ -105,26 +106,14 @@ def measure(G, critic, segmenter, inception, data, rig, cfg: dict) -> dict:
     return out
 
 
-def differentiable_segmenter(folder: Path, device: torch.device):
-    """``images (N, 3, S, S) in [-1, 1] -> probabilities (N, S, S)``, differentiable w.r.t. the images (frozen net)."""
-    from inverse_graphics.segment.weights import load_checkpoint
-
-    net, _ = load_checkpoint(folder)
-    net = net.to(device).eval().requires_grad_(False)
-    return lambda images: torch.sigmoid(net((images + 1) / 2))
-
-
 def load_segmenter_fn(folder: Path, device: torch.device, tta: str = "none", read_size: int | None = None):
     """``images (N, 3, S, S) in [-1, 1] -> probabilities (N, S, S)`` from the train_segmenter output."""
-    from inverse_graphics.segment.weights import generator_image_segmenter
 
     return generator_image_segmenter(folder, device, tta=tta, read_size=read_size)
 
 
 def check_teachers(args, settings: TrainSettings) -> None:
     """Before any measuring: the teachers that ``settings`` ask for exist (one line naming the missing one)."""
-    from inverse_graphics.segment.weights import checkpoint_file
-
     if settings.camera_weight > 0 and not args.teacher.is_file():
         raise UserError(f"{args.teacher}: camera teacher not found (stage train_camera_teacher; "
                         "gan.camera_weight 0 trains without it)")

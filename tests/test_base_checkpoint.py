@@ -3,7 +3,10 @@ the default fine-tune's network, with its recipe and curves describing the same 
 
 import csv
 import json
+import sys
 from pathlib import Path
+
+import pytest
 
 from inverse_graphics.gan.checkpoint import read_snapshot, transfer_weights
 from inverse_graphics.gan.train import NetworkConfig, build_networks
@@ -31,3 +34,16 @@ def test_the_shipped_base_fits_the_default_network_and_its_recipe():
     assert recipe["phases"][-1]["kimg"][1] == round(kimg)
     with open(ASSETS / "base-64-curves.csv") as f:
         assert abs(float(list(csv.DictReader(f))[-1]["total_kimg"]) - kimg) < 1.0
+
+
+def test_the_base_script_refuses_a_consistency_term_without_a_mask_teacher(tmp_path, monkeypatch, capsys):
+    from scripts import train_base_gan
+
+    monkeypatch.setattr(sys, "argv", ["train_base_gan.py", "--out", str(tmp_path / "run"), "--consistency-weight",
+                                      "10", "--mask-teacher", str(tmp_path / "nowhere")])
+    with pytest.raises(SystemExit) as exit_info:
+        train_base_gan.main()
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--mask-teacher" in message and "segmenter.pt" in message and "nowhere" in message
+    assert not (tmp_path / "run").exists()  # refused before rendering or writing anything

@@ -137,3 +137,11 @@ def generator_image_segmenter(spec: str | os.PathLike, device: torch.device | st
     car probabilities ``(N, S, S)`` on the CPU."""
     segmenter = load_segmenter(spec, device, tta=tta, read_size=read_size)
     return lambda images: segmenter((images.to(device) + 1) / 2).cpu()
+
+
+def differentiable_segmenter(spec: str | os.PathLike, device: torch.device | str = "cpu"):
+    """A frozen segmenter that passes gradients to its input (the GAN's mask teacher): ``images (N, 3, S, S) in
+    [-1, 1]`` (generator range) -> car probabilities ``(N, S, S)`` on ``device``, read at ``S`` itself."""
+    net, _ = load_checkpoint(spec)
+    net = net.to(device).eval().requires_grad_(False)
+    return lambda images: torch.sigmoid(net((images + 1) / 2))
