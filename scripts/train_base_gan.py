@@ -47,8 +47,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, help="wall-clock budget: stop at the last snapshot that fits")
     parser.add_argument("--export", type=Path, help="write the shipped checkpoint from the run's snapshot and stop")
     parser.add_argument("--resume", type=Path, help="a new run folder starts from this checkpoint (e.g. the shipped "
-                        "file: its weights; Adam restarts, since it keeps no optimiser moments, and augment p restarts from 0 "
-                        "as in the official loop)")
+                        "file: its weights; Adam restarts, since it keeps no optimiser moments, and augment p "
+                        "restarts from 0 as in the official loop)")
     parser.add_argument("--pair-weight", type=float, default=1.0,
                         help="weight of the pair discriminator's loss (one car across two views)")
     parser.add_argument("--consistency-weight", type=float, default=0.0,

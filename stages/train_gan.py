@@ -108,7 +108,6 @@ def measure(G, critic, segmenter, inception, data, rig, cfg: dict) -> dict:
 
 def load_segmenter_fn(folder: Path, device: torch.device, tta: str = "none", read_size: int | None = None):
     """``images (N, 3, S, S) in [-1, 1] -> probabilities (N, S, S)`` from the train_segmenter output."""
-
     return generator_image_segmenter(folder, device, tta=tta, read_size=read_size)
 
 
