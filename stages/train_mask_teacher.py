@@ -20,24 +20,10 @@ curves, and ``{"trained": false}`` as its metrics. The weight is one of its para
 from __future__ import annotations
 
 from inverse_graphics.errors import UserError
-from inverse_graphics.io_utils import atomic_dir, write_json
 from inverse_graphics.params import load_params
 from stages._runner import run_stage
+from stages._teacher import write_not_trained
 from stages.train_segmenter import PATHS, train_and_save
-
-NOT_TRAINED = "not_trained.txt"  # the note written in place of the checkpoint and the curves
-
-
-def write_not_trained(args) -> None:
-    """The outputs of a teacher that nothing reads: a note in ``--out`` and ``--plots``, ``trained: false``."""
-    note = ("The mask teacher was not trained: gan.consistency_weight is 0, so train_gan does not read it.\n"
-            "dvc exp run -S gan.consistency_weight=10 (or any weight > 0) trains it.\n")
-    for folder in (args.out, args.plots):
-        with atomic_dir(folder) as tmp:
-            (tmp / NOT_TRAINED).write_text(note)
-    write_json(args.info, {"trained": False, "reason": "gan.consistency_weight is 0"})
-    write_json(args.metrics, {"trained": False})
-    print("train_mask_teacher: not trained (gan.consistency_weight is 0: nothing reads it)")
 
 
 def main(args) -> None:
@@ -47,7 +33,8 @@ def main(args) -> None:
         raise UserError(f"params.yaml: mask_teacher.seed: {seed} is train_segmenter.seed; the teacher must be "
                         "another network than the segmenter that measures hull_consistency_iou")
     if params["gan"]["consistency_weight"] == 0:
-        write_not_trained(args)
+        write_not_trained("train_mask_teacher", "mask teacher", "gan.consistency_weight", [args.out, args.plots],
+                          args.metrics, args.info)
         return
     train_and_save({"synth": params["synth"], "segment": params["segment"] | {"weights": "synthetic"},
                     "train_segmenter": params["train_segmenter"] | {"seed": seed}}, args, name="train_mask_teacher")

@@ -1,5 +1,6 @@
 """params.yaml validation: every error kind gives one line naming the dotted key."""
 
+import copy
 import importlib
 import json
 import subprocess
@@ -265,3 +266,24 @@ def test_the_mask_teacher_is_not_trained_while_nothing_reads_it(tmp_path, repo_r
     for folder in ("out", "p"):
         assert [p.name for p in (tmp_path / folder).iterdir()] == ["not_trained.txt"]
     assert "gan.consistency_weight is 0" in (tmp_path / "out" / "not_trained.txt").read_text()
+
+
+def test_the_camera_teacher_is_not_trained_while_nothing_reads_it(tmp_path, repo_root, raw):
+    """gan.camera_weight 0 (the default): train_camera_teacher writes a note and trained: false and reads no data;
+    with a weight it trains, so here it fails on the missing data set instead of writing the note."""
+    assert raw["gan"]["camera_weight"] == 0
+    command = [sys.executable, "-m", "stages.train_camera_teacher", "--data", "missing", "--out", "out",
+               "--metrics", "m.json"]
+    env = {"PYTHONPATH": str(repo_root), "PATH": ""}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "m.json").read_text()) == {"trained": False}
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["not_trained.txt"]
+    assert "gan.camera_weight is 0" in (tmp_path / "out" / "not_trained.txt").read_text()
+    weighted = copy.deepcopy(raw)
+    weighted["gan"]["camera_weight"] = 10.0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(weighted))
+    (tmp_path / "m.json").unlink()
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "missing" in proc.stderr and not (tmp_path / "m.json").exists()
