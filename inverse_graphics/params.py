@@ -187,6 +187,12 @@ SCHEMA: dict[str, dict] = {
         "threshold": Field(float, min=0.0, max=1.0),
         "largest_component": BOOL,
         "fill_holes": BOOL,
+        "consensus": {
+            "enabled": BOOL,
+            "tolerance": Field(int, min=0),
+            "min_agreement": Field(float, min=0.0, max=1.0),
+            "ray_samples": POS_INT,
+        },
         "eval_background": Field(str, choices=BACKGROUNDS),
         "eval_seed": Field(int, min=0),
         "threads": POS_INT,

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from inverse_graphics.data.view_images import read_image
 from inverse_graphics.render.cameras import load_rig
 from stages._runner import parse_paths
 
@@ -97,7 +98,11 @@ def test_segment_writes_object_folders(repo):
         assert (out / files["image"]).read_bytes() == (repo / "data/heldout/car_001/rig" / files["image"]).read_bytes()
     metrics = json.loads((repo / "metrics/segment_heldout_rig.json").read_text())
     assert set(metrics) == {"mask_iou_mean", "mask_iou_min", "mask_iou_mean_64px", "mask_iou_min_64px",
-                            "input_mask_iou_mean", "input_mask_iou_min", "images_per_second", "empty_views"}
+                            "network_mask_iou_mean", "network_mask_iou_min", "eval_redrawn_views",
+                            "input_mask_iou_mean", "input_mask_iou_min", "images_per_second", "empty_views",
+                            "redrawn_views"}
+    # 3 evaluation views per car are too few for a majority (tolerance 2): the network's masks are the stage's
+    assert metrics["eval_redrawn_views"] == 0 and metrics["network_mask_iou_mean"] == metrics["mask_iou_mean"]
     assert 0 <= metrics["mask_iou_min"] <= metrics["mask_iou_mean"] <= 1 and metrics["images_per_second"] > 0
     assert 0 <= metrics["input_mask_iou_min"] <= metrics["input_mask_iou_mean"] <= 1
     assert (repo / "metrics/segment/heldout_rig/car_000_overlay.png").is_file()
@@ -106,6 +111,7 @@ def test_segment_writes_object_folders(repo):
     assert info["eval_background"] == "scene" and "scene" not in info["trained_on"]
     assert (info["input"], info["views"], info["eval"]) == ("data/heldout", "rig", "data/heldout")
     assert info["read_size"] == params_of(repo)["segment"]["read_size"]
+    assert info["consensus"] == params_of(repo)["segment"]["consensus"]
 
 
 def test_segmented_folders_are_fit_mesh_input(repo):
@@ -135,7 +141,8 @@ def test_segment_views_flag_and_no_eval(repo, tmp_path):
     assert load_rig(tmp_path / "out/blob/cameras.json") == load_rig(data / "blob/rig/cameras.json")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["blob"]
     metrics = json.loads((tmp_path / "metrics").read_text())
-    assert set(metrics) == {"input_mask_iou_mean", "input_mask_iou_min", "images_per_second", "empty_views"}
+    assert set(metrics) == {"input_mask_iou_mean", "input_mask_iou_min", "images_per_second", "empty_views",
+                            "redrawn_views"}
     assert not (tmp_path / "plots/eval_overlay.png").exists() and (tmp_path / "plots/blob_overlay.png").is_file()
     assert json.loads((tmp_path / "info").read_text())["eval"] is None
     result = _run(repo, cmd.replace("--views rig", "--views views"), check=False)
@@ -159,9 +166,11 @@ def test_segment_bad_input_is_one_line(repo, tmp_path):
     assert result.returncode == 2 and result.stderr.startswith(f"error: {photos / 'c.png'}: not a readable image")
 
 
-def test_empty_mask_is_named_and_others_written(repo, monkeypatch, tmp_path):
-    """A view whose mask comes out empty is left out of cameras.json and named; the other views are written."""
+def _segment_with_view_1_empty(repo, monkeypatch, tmp_path, consensus: bool) -> Path:
+    """``segment@heldout_rig`` into ``tmp_path`` with view 1 of every object emptied after the network, the
+    multi-view consensus on or off; returns the output folder."""
     import stages.segment as stage
+    from inverse_graphics.segment.consensus import Consensus
 
     real = stage.segment_views
 
@@ -171,6 +180,7 @@ def test_empty_mask_is_named_and_others_written(repo, monkeypatch, tmp_path):
         return masks
 
     monkeypatch.setattr(stage, "segment_views", one_empty)
+    monkeypatch.setattr(stage, "Consensus", lambda **settings: Consensus(**(settings | {"enabled": consensus})))
     monkeypatch.chdir(repo)
     out = tmp_path / "out"
     args = _cmd(repo, "segment@heldout_rig").split()[3:]  # after "python -m stages.segment"
@@ -180,6 +190,24 @@ def test_empty_mask_is_named_and_others_written(repo, monkeypatch, tmp_path):
     args = [str(tmp_path / "plots") if prev == "--plots" else a for prev, a in zip([""] + args, args)]
     args = [str(tmp_path / "info.json") if prev == "--info" else a for prev, a in zip([""] + args, args)]
     stage.main(parse_paths("segment", stage.PATHS, args))
+    return out
+
+
+def test_consensus_redraws_a_view_that_disagrees(repo, monkeypatch, tmp_path):
+    """With the consensus (the default), the emptied view is redrawn from the other 19 views' hull and named."""
+    out = _segment_with_view_1_empty(repo, monkeypatch, tmp_path, consensus=True)
+    objects = json.loads((tmp_path / "objects.json").read_text())
+    assert objects["car_000"]["empty_views"] == [] and objects["car_000"]["redrawn_views"] == ["001.png"]
+    assert objects["car_000"]["view_agreement_min"] == 0.0
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["empty_views"] == 0 and metrics["redrawn_views"] == 2  # one per object
+    assert len(load_rig(out / "car_000" / "cameras.json")) == 20
+    assert read_image(out / "car_000" / "masks" / "001.png").any()
+
+
+def test_empty_mask_is_named_and_others_written(repo, monkeypatch, tmp_path):
+    """A view whose mask comes out empty is left out of cameras.json and named; the other views are written."""
+    out = _segment_with_view_1_empty(repo, monkeypatch, tmp_path, consensus=False)
     objects = json.loads((tmp_path / "objects.json").read_text())
     assert objects["car_000"]["empty_views"] == ["car_000/001.png"]
     assert json.loads((tmp_path / "m.json").read_text())["empty_views"] == 2  # one per object
