@@ -49,8 +49,7 @@ from inverse_graphics.device import pick_device
 from inverse_graphics.errors import UserError
 from inverse_graphics.io_utils import atomic_dir, write_json
 from inverse_graphics.params import load_params
-from inverse_graphics.render.cameras import save_rig
-from inverse_graphics.render.cameras import CameraRig
+from inverse_graphics.render.cameras import CameraRig, save_rig
 from inverse_graphics.segment.consensus import Consensus, redraw_outliers
 from inverse_graphics.segment.evaluate import composites, ious, segment_pictures, to_chw, to_hwc
 from inverse_graphics.segment.overlay import overlay_sheet
