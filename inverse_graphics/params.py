@@ -193,6 +193,11 @@ SCHEMA: dict[str, dict] = {
             "min_agreement": Field(float, min=0.0, max=1.0),
             "ray_samples": POS_INT,
         },
+        "self_training": {
+            "steps": Field(int, min=0),
+            "lr": POS_FLOAT,
+            "seed": Field(int, min=0),
+        },
         "eval_background": Field(str, choices=BACKGROUNDS),
         "eval_seed": Field(int, min=0),
         "threads": POS_INT,

@@ -99,10 +99,11 @@ def test_segment_writes_object_folders(repo):
     metrics = json.loads((repo / "metrics/segment_heldout_rig.json").read_text())
     assert set(metrics) == {"mask_iou_mean", "mask_iou_min", "mask_iou_mean_64px", "mask_iou_min_64px",
                             "network_mask_iou_mean", "network_mask_iou_min", "eval_redrawn_views",
-                            "input_mask_iou_mean", "input_mask_iou_min", "images_per_second", "empty_views",
-                            "redrawn_views"}
+                            "eval_outlier_views", "eval_self_trained_objects", "input_mask_iou_mean", "input_mask_iou_min",
+                            "images_per_second", "empty_views", "redrawn_views", "self_trained_objects"}
     # 3 evaluation views per car are too few for a majority (tolerance 2): the network's masks are the stage's
     assert metrics["eval_redrawn_views"] == 0 and metrics["network_mask_iou_mean"] == metrics["mask_iou_mean"]
+    assert metrics["eval_self_trained_objects"] == metrics["eval_outlier_views"] == 0
     assert 0 <= metrics["mask_iou_min"] <= metrics["mask_iou_mean"] <= 1 and metrics["images_per_second"] > 0
     assert 0 <= metrics["input_mask_iou_min"] <= metrics["input_mask_iou_mean"] <= 1
     assert (repo / "metrics/segment/heldout_rig/car_000_overlay.png").is_file()
@@ -112,6 +113,7 @@ def test_segment_writes_object_folders(repo):
     assert (info["input"], info["views"], info["eval"]) == ("data/heldout", "rig", "data/heldout")
     assert info["read_size"] == params_of(repo)["segment"]["read_size"]
     assert info["consensus"] == params_of(repo)["segment"]["consensus"]
+    assert info["self_training"] == params_of(repo)["segment"]["self_training"]
 
 
 def test_segmented_folders_are_fit_mesh_input(repo):
@@ -142,7 +144,7 @@ def test_segment_views_flag_and_no_eval(repo, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["blob"]
     metrics = json.loads((tmp_path / "metrics").read_text())
     assert set(metrics) == {"input_mask_iou_mean", "input_mask_iou_min", "images_per_second", "empty_views",
-                            "redrawn_views"}
+                            "redrawn_views", "self_trained_objects"}
     assert not (tmp_path / "plots/eval_overlay.png").exists() and (tmp_path / "plots/blob_overlay.png").is_file()
     assert json.loads((tmp_path / "info").read_text())["eval"] is None
     result = _run(repo, cmd.replace("--views rig", "--views views"), check=False)
@@ -166,11 +168,12 @@ def test_segment_bad_input_is_one_line(repo, tmp_path):
     assert result.returncode == 2 and result.stderr.startswith(f"error: {photos / 'c.png'}: not a readable image")
 
 
-def _segment_with_view_1_empty(repo, monkeypatch, tmp_path, consensus: bool) -> Path:
+def _segment_with_view_1_empty(repo, monkeypatch, tmp_path, consensus: bool, self_training: bool = False) -> Path:
     """``segment@heldout_rig`` into ``tmp_path`` with view 1 of every object emptied after the network, the
-    multi-view consensus on or off; returns the output folder."""
+    multi-view consensus on or off, self-training (the params' steps) or none; returns the output folder."""
     import stages.segment as stage
     from inverse_graphics.segment.consensus import Consensus
+    from inverse_graphics.segment.self_training import SelfTraining
 
     real = stage.segment_views
 
@@ -181,6 +184,8 @@ def _segment_with_view_1_empty(repo, monkeypatch, tmp_path, consensus: bool) -> 
 
     monkeypatch.setattr(stage, "segment_views", one_empty)
     monkeypatch.setattr(stage, "Consensus", lambda **settings: Consensus(**(settings | {"enabled": consensus})))
+    if not self_training:
+        monkeypatch.setattr(stage, "SelfTraining", lambda **settings: SelfTraining(**(settings | {"steps": 0})))
     monkeypatch.chdir(repo)
     out = tmp_path / "out"
     args = _cmd(repo, "segment@heldout_rig").split()[3:]  # after "python -m stages.segment"
@@ -203,6 +208,20 @@ def test_consensus_redraws_a_view_that_disagrees(repo, monkeypatch, tmp_path):
     assert metrics["empty_views"] == 0 and metrics["redrawn_views"] == 2  # one per object
     assert len(load_rig(out / "car_000" / "cameras.json")) == 20
     assert read_image(out / "car_000" / "masks" / "001.png").any()
+    assert metrics["self_trained_objects"] == 0 and objects["car_000"]["self_trained"] is False
+
+
+def test_self_training_after_the_consensus_redrew_a_view(repo, monkeypatch, tmp_path):
+    """The redrawn view sets off self-training: a copy of the network taught by the consensus segments every view
+    again (the emptying was the first network's: the copy's view 1 has a mask of its own)."""
+    out = _segment_with_view_1_empty(repo, monkeypatch, tmp_path, consensus=True, self_training=True)
+    objects = json.loads((tmp_path / "objects.json").read_text())
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["self_trained_objects"] == 2 and metrics["empty_views"] == 0
+    for car in ("car_000", "car_001"):
+        assert objects[car]["self_trained"] is True and objects[car]["outlier_views"] == ["001.png"]
+        assert len(load_rig(out / car / "cameras.json")) == 20
+        assert read_image(out / car / "masks" / "001.png").any()
 
 
 def test_empty_mask_is_named_and_others_written(repo, monkeypatch, tmp_path):
