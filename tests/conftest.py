@@ -19,3 +19,15 @@ def repo_root() -> Path:
 @pytest.fixture
 def default_params_text() -> str:
     return (ROOT / "params.yaml").read_text()
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: with the cores shared, OpenMP barriers of a second thread stall (see stages/synth.py);
+    small convolutions gain nothing from a second thread. Modules take it with ``pytestmark``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -22,13 +22,7 @@ from inverse_graphics.render.cameras import ring_rig
 RES = 16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: with the cores shared, OpenMP barriers of a second thread stall (see stages/synth.py)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny_generator(pose_dim: int = 3, seed: int = 0) -> Generator:

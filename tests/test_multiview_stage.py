@@ -27,13 +27,7 @@ RES = 16
 VIEWS = 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: with the cores shared, OpenMP barriers of a second thread stall (see stages/synth.py)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def background_threshold_stand_in(images: torch.Tensor) -> torch.Tensor:

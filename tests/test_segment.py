@@ -21,13 +21,7 @@ from inverse_graphics.segment.weights import (COCO_FILES, coco_path, load_checkp
                                               save_checkpoint)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions: a second thread only adds stalls on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.mark.parametrize("size, dilation, kernel, groups", [

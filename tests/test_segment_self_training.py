@@ -15,12 +15,7 @@ from inverse_graphics.segment.self_training import SelfTraining, consensus_label
 SIZE, VIEWS = 32, 12
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_labels_are_where_masks_and_hull_agree():
