@@ -192,6 +192,7 @@ SCHEMA: dict[str, dict] = {
             "tolerance": Field(int, min=0),
             "min_agreement": Field(float, min=0.0, max=1.0),
             "ray_samples": POS_INT,
+            "max_outlier_share": Field(float, min=0.0, max=1.0),
         },
         "self_training": {
             "steps": Field(int, min=0),

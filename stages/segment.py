@@ -14,7 +14,8 @@ largest connected component, hole filling) follows ``segment``. ``<out>/<obj>/``
 folder ``fit_mesh`` reads. Views with cameras (object folders) then go through ``segment.consensus``
 (``inverse_graphics/segment/consensus.py``): a view whose mask disagrees with the robust visual hull of all the
 object's views (IoU below ``min_agreement``) is redrawn from that hull and named in ``--objects``
-(``redrawn_views``); when it redraws any, a copy of the network self-trained on the object's views
+(``redrawn_views``), unless more than ``max_outlier_share`` of the views disagree with it (``consensus_held``
+false: the masks are kept); when it redraws any, a copy of the network self-trained on the object's views
 (``segment.self_training``, ``inverse_graphics/segment/self_training.py``) segments them again
 (``self_trained``, ``outlier_views``: the views that set it off). A view whose mask comes out empty is left out of ``cameras.json``, named in
 ``--objects`` and counted in ``--metrics``; the other views are still written. When every input view
@@ -137,7 +138,7 @@ def evaluate(segmenter: Segmenter, eval_dir: Path, family: str, seed: int, post:
     self-training), ``eval_redrawn_views``: the views whose written mask is the hull's silhouette."""
     sets = [v for v in find_view_sets(eval_dir)]
     rows, all_native, all_chain, all_network, tiles = {}, [], [], [], []
-    redrawn, adapted, outlier_count = 0, 0, 0
+    redrawn, adapted, outlier_count, no_consensus = 0, 0, 0, 0
     for k, views in enumerate(sets):
         if views.mask_paths is None:
             raise UserError(f"{views.folder}: evaluation object has no ground-truth masks (cameras.json 'mask' files)")
@@ -145,7 +146,7 @@ def evaluate(segmenter: Segmenter, eval_dir: Path, family: str, seed: int, post:
         gt = torch.from_numpy(np.stack([read_image(p)[..., 0] >= 128 for p in views.mask_paths]))
         pictures, targets = composites(images, gt, family, seed + k)
         network = segment_pictures(segmenter, pictures, post)
-        pred, changed, _, outliers = agree(list(network), views.rig, consensus, post, pictures, segmenter,
+        pred, changed, agreement, outliers = agree(list(network), views.rig, consensus, post, pictures, segmenter,
                                            self_training)
         pred = np.stack(pred)
         native, network_ious = ious(pred, targets), ious(network, targets)
@@ -157,20 +158,22 @@ def evaluate(segmenter: Segmenter, eval_dir: Path, family: str, seed: int, post:
                             "mask_iou_mean_64px": float(np.mean(chain)), "mask_iou_min_64px": float(np.min(chain)),
                             "network_mask_iou_mean": float(np.mean(network_ious)),
                             "redrawn_views": [views.paths[i].name for i in changed],
-                            "self_trained": bool(outliers), "outlier_views": [views.paths[i].name for i in outliers]}
+                            "self_trained": bool(outliers), "outlier_views": [views.paths[i].name for i in outliers],
+                            "consensus_held": consensus.holds(agreement) if agreement else None}
         all_native += native
         all_chain += chain
         all_network += network_ious
         redrawn += len(changed)
         adapted += bool(outliers)
         outlier_count += len(outliers)
+        no_consensus += bool(agreement) and not consensus.holds(agreement)
         tiles += [(iou, f"{views.name}/{views.paths[i].name} {iou:.3f}", to_hwc(pictures[i:i + 1])[0], pred[i])
                   for i, iou in enumerate(native)]
     summary = {"mask_iou_mean": float(np.mean(all_native)), "mask_iou_min": float(np.min(all_native)),
                "mask_iou_mean_64px": float(np.mean(all_chain)), "mask_iou_min_64px": float(np.min(all_chain)),
                "network_mask_iou_mean": float(np.mean(all_network)), "network_mask_iou_min": float(np.min(all_network)),
                "eval_redrawn_views": redrawn, "eval_outlier_views": outlier_count,
-               "eval_self_trained_objects": adapted}
+               "eval_self_trained_objects": adapted, "eval_objects_without_consensus": no_consensus}
     return summary, rows, sorted(tiles, key=lambda t: t[0])
 
 
@@ -224,6 +227,7 @@ def main(args: argparse.Namespace) -> None:
                    "self_trained": bool(outliers), "outlier_views": [views.paths[i].name for i in outliers]}
             if agreement:
                 row["view_agreement_min"] = float(min(agreement))
+                row["consensus_held"] = consensus.holds(agreement)
             if views.mask_paths is not None:  # the input carries ground truth (e.g. synth's held-out cars)
                 gt = [read_image(p)[..., 0] >= 128 for p in views.mask_paths]
                 view_ious = [ious(m[None], g[None])[0] for m, g in zip(masks, gt)]

@@ -66,3 +66,18 @@ def test_a_consensus_needs_a_majority_of_views():
     assert not Consensus(enabled=False).applies_to(20)
     with pytest.raises(AssertionError, match="tolerance"):
         hull_silhouettes(torch.ones(3, 8, 8), tutorial_rig(3, image_size=8), tolerance=3)
+
+
+def test_no_consensus_when_most_views_disagree(scene):
+    """Most views half lost: the hull they carve is thinner than the object, so it redraws nothing."""
+    masks, rig = scene
+    broken = masks.copy()
+    for view in range(VIEWS // 2 + 2):
+        rows = np.nonzero(masks[view].any(axis=1))[0]
+        broken[view, rows[len(rows) // 2]:] = False
+    settings = Consensus(tolerance=2)
+    out, agreement, redrawn = redraw_outliers(broken, rig, settings)
+    assert sum(a < settings.min_agreement for a in agreement) > VIEWS // 2 and not settings.holds(agreement)
+    assert redrawn == [] and np.array_equal(out, broken)
+    held = Consensus(tolerance=2, max_outlier_share=1.0)  # a consensus at any count redraws them
+    assert redraw_outliers(broken, rig, held)[2] != []

@@ -99,7 +99,8 @@ def test_segment_writes_object_folders(repo):
     metrics = json.loads((repo / "metrics/segment_heldout_rig.json").read_text())
     assert set(metrics) == {"mask_iou_mean", "mask_iou_min", "mask_iou_mean_64px", "mask_iou_min_64px",
                             "network_mask_iou_mean", "network_mask_iou_min", "eval_redrawn_views",
-                            "eval_outlier_views", "eval_self_trained_objects", "input_mask_iou_mean", "input_mask_iou_min",
+                            "eval_outlier_views", "eval_self_trained_objects", "eval_objects_without_consensus",
+                            "input_mask_iou_mean", "input_mask_iou_min",
                             "images_per_second", "empty_views", "redrawn_views", "self_trained_objects"}
     # 3 evaluation views per car are too few for a majority (tolerance 2): the network's masks are the stage's
     assert metrics["eval_redrawn_views"] == 0 and metrics["network_mask_iou_mean"] == metrics["mask_iou_mean"]
@@ -203,7 +204,7 @@ def test_consensus_redraws_a_view_that_disagrees(repo, monkeypatch, tmp_path):
     out = _segment_with_view_1_empty(repo, monkeypatch, tmp_path, consensus=True)
     objects = json.loads((tmp_path / "objects.json").read_text())
     assert objects["car_000"]["empty_views"] == [] and objects["car_000"]["redrawn_views"] == ["001.png"]
-    assert objects["car_000"]["view_agreement_min"] == 0.0
+    assert objects["car_000"]["view_agreement_min"] == 0.0 and objects["car_000"]["consensus_held"] is True
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["empty_views"] == 0 and metrics["redrawn_views"] == 2  # one per object
     assert len(load_rig(out / "car_000" / "cameras.json")) == 20
