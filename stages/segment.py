@@ -8,8 +8,9 @@
 ``dvc.yaml`` runs it once per source of views (``foreach``). ``--input``: a folder of object folders
 (``cameras.json`` + images), one object folder, or a plain folder of pictures; ``--views`` as in
 ``fit_mesh``: object ``<obj>``'s views are in ``<input>/<obj>/<views>/`` (``.``: the object folder
-itself, any input kind; ``rig``: ``synth``'s held-out renders at the multiview rig). Each view's mask has the view's own resolution; post-processing (threshold,
-largest connected component, hole filling) follows ``segment``. ``<out>/<obj>/`` gets ``images/``
+itself, any input kind; ``rig``: ``synth``'s held-out renders at the multiview rig). Each view's mask has
+the view's own resolution; post-processing (threshold, largest connected component, hole filling) follows
+``segment``. ``<out>/<obj>/`` gets ``images/``
 (copies of the inputs), ``masks/NNN.png`` (L, 0/255) and ``cameras.json`` listing both, the object
 folder ``fit_mesh`` reads. Views with cameras (object folders) then go through ``segment.consensus``
 (``inverse_graphics/segment/consensus.py``): a view whose mask disagrees with the robust visual hull of all the
@@ -17,10 +18,10 @@ object's views (IoU below ``min_agreement``) is redrawn from that hull and named
 (``redrawn_views``), unless more than ``max_outlier_share`` of the views disagree with it (``consensus_held``
 false: the masks are kept); when it redraws any, a copy of the network self-trained on the object's views
 (``segment.self_training``, ``inverse_graphics/segment/self_training.py``) segments them again
-(``self_trained``, ``outlier_views``: the views that set it off). A view whose mask comes out empty is left out of ``cameras.json``, named in
-``--objects`` and counted in ``--metrics``; the other views are still written. When every input view
-has a ground-truth mask (``synth``'s held-out cars), ``input_mask_iou_mean`` / ``input_mask_iou_min``
-score the masks written against it (IoU per view, then mean / min over views).
+(``self_trained``, ``outlier_views``: the views that set it off). A view whose mask comes out empty is left
+out of ``cameras.json``, named in ``--objects`` and counted in ``--metrics``; the other views are still
+written. When every input view has a ground-truth mask (``synth``'s held-out cars), ``input_mask_iou_mean`` /
+``input_mask_iou_min`` score the masks written against it (IoU per view, then mean / min over views).
 
 ``--eval``: object folders with ground-truth ``masks/`` (``synth``'s held-out cars): their views pasted
 over ``segment.eval_background`` backgrounds (a family the segmenter was not trained on) give
@@ -234,7 +235,8 @@ def main(args: argparse.Namespace) -> None:
                 row["input_mask_iou_mean"] = float(np.mean(view_ious))
                 input_ious += view_ious
             per_object[views.name] = row
-            save_png(overlay_sheet(images, masks, labels=[p.name for p in views.paths]), plot_dir / f"{views.name}_overlay.png")
+            save_png(overlay_sheet(images, masks, labels=[p.name for p in views.paths]),
+                     plot_dir / f"{views.name}_overlay.png")
         if run_eval:
             save_png(overlay_sheet([t[2] for t in tiles], [t[3] for t in tiles], labels=[t[1] for t in tiles]),
                      plot_dir / "eval_overlay.png")
@@ -245,7 +247,8 @@ def main(args: argparse.Namespace) -> None:
                            "input": args.input.as_posix(), "views": args.views.as_posix(),
                            "eval": args.eval.as_posix() if run_eval else None,
                            "eval_background": seg["eval_background"], "eval_seed": seg["eval_seed"],
-                           "eval_objects": eval_rows, "context": context, "threads": seg["threads"], "device": str(device)})
+                           "eval_objects": eval_rows, "context": context, "threads": seg["threads"],
+                           "device": str(device)})
     if input_ious and all(views.mask_paths is not None for views in view_sets):
         summary |= {"input_mask_iou_mean": float(np.mean(input_ious)), "input_mask_iou_min": float(np.min(input_ious))}
     summary = {k: round(v, 4) for k, v in summary.items()}
