@@ -25,7 +25,10 @@ hard masks at each ``--fit-sizes``, once per candidate way of making the fit unb
   the two faces on each side of a contour edge cross 0.5 on the edge;
 - ``product_soft_target``: the target softened with the renderer's own edge profile (two faces
   at distance ``s`` from the hard boundary: ``1 - (1 - sigmoid(-+s^2 / sigma))^2``);
-- ``name:sigma``: the same with another constant sigma.
+- ``name:sigma``: the same with another constant sigma;
+- ``library``: ``default``'s renderer, the fit started from the library car that the masks match best (``fit_mesh
+  --library``, ``fit.library``: by default ``synth``'s training cars, 3D meshes from the cars' own generator), its
+  edge and Laplacian terms measured from that start; ``library_start`` scores the start itself.
 
 Each fit reports the GT metrics of ``fit_mesh`` (F-score at 0.01/0.02/0.05, Chamfer-L2), the
 silhouette IoU of the fitted mesh's hard z-buffer masks against the targets (``silhouette_iou``:
@@ -57,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 from inverse_graphics.data.object_views import find_objects  # noqa: E402
 from inverse_graphics.fit.silhouette_fit import SilhouetteFitSettings, fit_to_silhouettes  # noqa: E402
 from inverse_graphics.mesh.box import box_mesh  # noqa: E402
+from inverse_graphics.fit.library_prior import library_template, load_library  # noqa: E402
 from inverse_graphics.mesh.ico_sphere import ico_sphere  # noqa: E402
 from inverse_graphics.mesh.io import load_mesh  # noqa: E402
 from inverse_graphics.mesh.metrics import mesh_metrics, silhouette_iou  # noqa: E402
@@ -69,9 +73,11 @@ from inverse_graphics.render.silhouette import SilhouetteRenderer, SilhouetteSet
 RENDERERS = ("fast/contour", "fast/nearest", "fast/product", "pytorch3d")
 CANDIDATES = (
     "product", "default", "sigma_schedule", "contour", "contour:3e-5", "nearest", "product_sqrt", "product_soft_target",
+    "library",
 )  # fmt: skip
 SIGMA = SilhouetteSettings.sigma  # the tutorial's
-RENDER = load_params(["render"], ROOT / "params.yaml")["render"]
+PARAMS = load_params(["render", "fit", "synth"], ROOT / "params.yaml")
+RENDER = PARAMS["render"]
 
 
 def shapes(heldout: Path, cars: int | None) -> dict[str, tuple[torch.Tensor, torch.Tensor, CameraRig]]:
@@ -158,7 +164,7 @@ def candidate(name: str, size: int, masks: torch.Tensor):
     settings = SilhouetteSettings(size, float(sigma) if sigma else SIGMA, blend="product")
     if name in ("product", "contour", "nearest"):
         return SilhouetteRenderer("fast", dataclasses.replace(settings, blend=name)), masks
-    if name == "default":
+    if name in ("default", "library"):
         return SilhouetteRenderer("fast", SilhouetteSettings.from_params(RENDER, size)), masks
     if name == "sigma_schedule":
         return SilhouetteRenderer("fast", dataclasses.replace(settings, sigma_final=1e-5)), masks
@@ -192,14 +198,24 @@ def fit_part(cars: dict, sizes: list[int], names: list[str], iterations: int, of
     out: dict = {}
     moved: dict = {}
     settings = dataclasses.replace(SilhouetteFitSettings(), iterations=iterations)
+    library = None
     for size in sizes:
         for name in names:
-            rows = []
+            rows, starts = [], []
             for verts, faces, rig in cars.values():
                 rig = dataclasses.replace(rig, image_size=size)
                 masks = (rasterize(verts, faces, rig) >= 0).float()
                 renderer, target = candidate(name, size, masks)
-                result = fit_to_silhouettes(target, rig, renderer, settings, progress=False)
+                template = None
+                if name == "library":
+                    library = library or load_library(PARAMS["fit"]["library"]["folder"], PARAMS["synth"]["seed"],
+                                                      PARAMS["synth"]["num_cars"])
+                    template = library_template(masks, rig, library, settings.ico_level,
+                                                PARAMS["fit"]["library"]["mold_iterations"]).verts
+                result = fit_to_silhouettes(target, rig, renderer, settings, progress=False, template=template)
+                if template is not None:
+                    start = mesh_metrics(template, result.faces, verts, faces)
+                    starts.append({k: start[k] for k in ("fscore@0.05", "fscore@0.02")})
                 fitted = (rasterize(result.verts, result.faces, rig) >= 0).float()
                 metrics = mesh_metrics(result.verts, result.faces, verts, faces)
                 if name == "default" and offsets:
@@ -214,6 +230,9 @@ def fit_part(cars: dict, sizes: list[int], names: list[str], iterations: int, of
             out.setdefault(str(size), {})[name] = {
                 k: round(v, 5 if k == "chamfer_l2" else 1 if k == "seconds" else 4) for k, v in mean.items()
             }
+            if starts:
+                out[str(size)]["library_start"] = {k: round(sum(r[k] for r in starts) / len(starts), 4)
+                                                   for k in starts[0]}
             print(f"fit {size} px {name}: {out[str(size)][name]}", file=sys.stderr, flush=True)
     for by_px in moved.values():
         for px, scores in by_px.items():

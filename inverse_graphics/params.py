@@ -117,6 +117,10 @@ SCHEMA: dict[str, dict] = {
             "mirror_axis": Field(str, choices=("x", "y", "z"), nullable=True),
             "w_laplacian": WEIGHT,
         },
+        "library": {
+            "folder": Field(str, nullable=True),
+            "mold_iterations": Field(int, min=0),
+        },
     },
     "critic": {
         "steps": POS_INT,

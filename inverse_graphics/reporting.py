@@ -72,7 +72,8 @@ def silhouette_sheet(target: torch.Tensor, fitted: torch.Tensor, max_cols: int =
 
 def report_object(name: str, row: dict) -> None:
     """Print one object's metrics on one line (the stage log)."""
-    print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
+    print(f"{name}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                                  for k, v in row.items()), flush=True)
 
 
 def write_metrics(summary_path: str | os.PathLike, per_object_path: str | os.PathLike, per_object: dict,

@@ -8,7 +8,8 @@ A configuration is a name and ``params.yaml`` changes in DVC's ``-S`` form, ``fi
     python scripts/fit_study.py --masks data/silhouettes/multiview --truth data/heldout --shape-prior \
         --seeds 0,1 --config lap3:fit.shape_prior.w_laplacian=3 --config "slow:fit.lr=0.5,fit.iterations=3000"
 
-The baseline (``params.yaml`` as it is) always runs first. ``--shape-prior`` fits as ``fit_mesh@chain`` does;
+The baseline (``params.yaml`` as it is) always runs first. ``--shape-prior`` fits as ``fit_mesh@chain`` does,
+``--library`` from the library car the masks match best (``fit.library``, as ``fit_mesh@oracle_library``);
 ``--views`` is the views' sub-folder in each object (``.`` for masks written by ``segment``, ``rig`` for the
 multiview rig of a held-out car). ``--truth`` holds ``<car>/mesh.obj`` (default: the masks' folder, as the
 held-out layout has them). Prints a markdown table (F@0.05 / F@0.02 means per configuration and seed, and how many
@@ -47,9 +48,10 @@ def fit_and_score(folder: Path, params: dict, args) -> dict[str, dict[str, float
     if not (args.reuse and same and (folder / "scores.json").is_file()):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "params.yaml").write_text(text)
+        flags = (["--shape-prior"] if args.shape_prior else []) + (["--library"] if args.library else [])
         command = [sys.executable, "-m", "stages.fit_mesh", "--input", str(args.masks.resolve()),
                    "--views", args.views, "--out", "meshes", "--metrics", "fit.json", "--objects", "fit_objects.json",
-                   "--plots", "plots"] + (["--shape-prior"] if args.shape_prior else [])
+                   "--plots", "plots"] + flags
         with open(folder / "log.txt", "w") as log:
             result = subprocess.run(command, cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log,
                                     stderr=subprocess.STDOUT)
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--views", default=".", help="the views' sub-folder in each object (. or rig)")
     parser.add_argument("--truth", type=Path, default=None, help="folder of <car>/mesh.obj (default: --masks)")
     parser.add_argument("--shape-prior", action="store_true", help="fit as fit_mesh@chain (fit.shape_prior)")
+    parser.add_argument("--library", action="store_true", help="start every fit from a library car (fit.library)")
     parser.add_argument("--seeds", default="0", help="comma-separated fit.seed values")
     parser.add_argument("--config", action="append", default=[], help="NAME:section.key=value[,...] (repeat)")
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
@@ -112,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(f"| {name} | {changes} | " + " | ".join(cells) + f" | {mean[0]:.3f} / {mean[1]:.3f} |")
     print("\n".join(lines))
     print(json.dumps({"benchmark": "fit_study", "masks": str(args.masks), "shape_prior": args.shape_prior,
+                      "library": args.library,
                       "seeds": seeds, "configs": {name: {"changes": configs[name], "seeds": rows[name]}
                                                   for name in rows}}))
 

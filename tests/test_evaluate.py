@@ -57,7 +57,7 @@ def test_summarize_all_variants_scored():
     cars = ["car_000", "car_001"]
     f05 = {"oracle_tutorial": (0.96, 0.94), "oracle_rig": (0.94, 0.92), "segmented_gt": (0.92, 0.90),
            "chain": (0.86, 0.84), "single_view": (0.70, 0.72), "template": (0.80, 0.90),
-           "average_car": (0.88, 0.80)}
+           "average_car": (0.88, 0.80), "oracle_library": (0.97, 0.95)}
     scores = {v: {car: row(f) for car, f in zip(cars, fs)} for v, fs in f05.items()}
     metrics, status = summarize(scores, cars)
     assert all(s == {"status": SCORED, "missing_cars": []} for s in status.values())

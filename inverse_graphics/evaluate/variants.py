@@ -3,7 +3,8 @@
 Each variant is a folder of meshes ``<meshes>/<variant>/<car>.obj``, one per held-out car. The first four form a
 ladder in which one thing changes per step, so the drop from one to the next is the cost of that step (the error
 split): perfect masks on the tutorial rig -> perfect masks on the chain's rig at its resolution -> the segmenter's
-masks of the true renders -> the segmenter's masks of the generator's views. The last three are baselines.
+masks of the true renders -> the segmenter's masks of the generator's views. The next three are baselines; the last
+is an oracle with a 3D shape prior (``fit_mesh --library``).
 
 A variant that has no folder is ``missing`` (its stage has not run, e.g. the chain before ``multiview`` exists); a
 folder without a mesh for every held-out car is ``incomplete``. Neither gets a mean: a mean over other cars would
@@ -27,6 +28,8 @@ VARIANTS: dict[str, str] = {
                 "(needs the training cars' 3D meshes, which the GAN path never sees)",
     "average_car": "the chain without its input: the generator's average car (w_avg) at the multiview rig -> "
                    "segment -> fit_mesh, the same mesh for every car",
+    "oracle_library": "fit_mesh on the tutorial rig's ground-truth masks, started from the training car that they "
+                      "match best (a 3D shape prior for what no silhouette shows; the GAN path never sees it)",
 }
 METRICS = ("chamfer_l2", "fscore@0.01", "fscore@0.02", "fscore@0.05", "normal_consistency", "iou3d")
 LOWER_IS_BETTER = frozenset({"chamfer_l2"})

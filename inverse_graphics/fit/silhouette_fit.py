@@ -91,9 +91,13 @@ def fit_to_silhouettes(
     settings: SilhouetteFitSettings = SilhouetteFitSettings(),
     progress: bool = True,
     desc: str = "fit",
+    template: torch.Tensor | None = None,
 ) -> MeshFitResult:
     """Fit ``ico_sphere(settings.ico_level)`` to ``masks: (N, H, W)`` in [0, 1] seen by ``rig`` (N views).
 
+    ``template: (V, 3)``, optional: the ico-sphere's vertices moved into a prior shape (``library_prior``); the fit
+    starts there, and its edge and Laplacian terms measure ``verts - template`` instead of ``verts``, so they keep
+    the template's shape where the silhouettes do not move it rather than pulling every edge short and flat.
     A NaN/Inf loss term, or non-finite final vertices, raises ``NonFiniteLossError`` naming the
     term and the iteration, with the last finite mesh (``err.last_good_verts``, ``err.faces``).
     """
@@ -101,10 +105,19 @@ def fit_to_silhouettes(
         raise UserError(f"{desc}: {masks.shape[0]} masks but {len(rig)} cameras")
     device = masks.device
     generator = torch.Generator().manual_seed(settings.seed)
-    src_verts, faces = ico_sphere(settings.ico_level, device)
+    sphere_verts, faces = ico_sphere(settings.ico_level, device)
+    symmetric = mirror_symmetrizer(sphere_verts, settings.mirror_axis)
+    rest = None  # the shape the edge and Laplacian terms measure from (None: every edge toward length 0)
+    if template is not None:
+        if template.shape != sphere_verts.shape:
+            raise ValueError(f"template {tuple(template.shape)} does not match ico_sphere({settings.ico_level})'s "
+                             f"vertices {tuple(sphere_verts.shape)}")
+        if settings.laplacian != "uniform":
+            raise UserError(f"{desc}: a template needs fit.laplacian: uniform (got {settings.laplacian!r})")
+        rest = symmetric(template.to(device=device, dtype=sphere_verts.dtype))
+    src_verts = sphere_verts if rest is None else rest
     topology = MeshTopology.from_faces(faces, src_verts.shape[0])
     offsets = torch.zeros_like(src_verts, requires_grad=True)
-    symmetric = mirror_symmetrizer(src_verts, settings.mirror_axis)
     optimizer = make_optimizer([offsets], settings.optimizer, settings.lr, settings.momentum)
     schedule = final_decay_schedule(optimizer, settings.iterations, settings.lr_decay)
     k = min(settings.views_per_iter, len(rig))
@@ -124,9 +137,9 @@ def fit_to_silhouettes(
         pred = renderer(verts, faces, rig.subset(views), progress=it / max(1, settings.iterations - 1))
         terms = {
             "silhouette": silhouette_loss(pred, masks[views], settings.silhouette_loss),
-            "edge": edge_loss(verts, topology),
+            "edge": edge_loss(verts if rest is None else verts - rest, topology),
             "normal": normal_consistency_loss(verts, topology),
-            "laplacian": laplacian_loss(verts, topology, settings.laplacian),
+            "laplacian": laplacian_loss(verts if rest is None else verts - rest, topology, settings.laplacian),
         }
         loss = sum(weights[name] * value for name, value in terms.items())
         guard.check_terms(terms | {"total": loss}, it)
