@@ -28,7 +28,8 @@ hard masks at each ``--fit-sizes``, once per candidate way of making the fit unb
 - ``name:sigma``: the same with another constant sigma;
 - ``library``: ``default``'s renderer, the fit started from the library car that the masks match best (``fit_mesh
   --library``, ``fit.library``: by default ``synth``'s training cars, 3D meshes from the cars' own generator), its
-  edge and Laplacian terms measured from that start; ``library_start`` scores the start itself.
+  edge and Laplacian terms measured from that start, the Laplacian weighted by ``fit.library.w_laplacian``;
+  ``library_start`` scores the start itself.
 
 Each fit reports the GT metrics of ``fit_mesh`` (F-score at 0.01/0.02/0.05, Chamfer-L2), the
 silhouette IoU of the fitted mesh's hard z-buffer masks against the targets (``silhouette_iou``:
@@ -212,7 +213,9 @@ def fit_part(cars: dict, sizes: list[int], names: list[str], iterations: int, of
                                                       PARAMS["synth"]["num_cars"])
                     template = library_template(masks, rig, library, settings.ico_level,
                                                 PARAMS["fit"]["library"]["mold_iterations"]).verts
-                result = fit_to_silhouettes(target, rig, renderer, settings, progress=False, template=template)
+                prior = settings if template is None else dataclasses.replace(
+                    settings, w_laplacian=PARAMS["fit"]["library"]["w_laplacian"])
+                result = fit_to_silhouettes(target, rig, renderer, prior, progress=False, template=template)
                 if template is not None:
                     start = mesh_metrics(template, result.faces, verts, faces)
                     starts.append({k: start[k] for k in ("fscore@0.05", "fscore@0.02")})

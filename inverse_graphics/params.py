@@ -120,6 +120,7 @@ SCHEMA: dict[str, dict] = {
         "library": {
             "folder": Field(str, nullable=True),
             "mold_iterations": Field(int, min=0),
+            "w_laplacian": WEIGHT,
         },
     },
     "critic": {

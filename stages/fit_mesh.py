@@ -61,11 +61,13 @@ SWITCHES = {
 SOURCE = "source.json"  # in --out: what the meshes were fitted to
 
 
-def fit_settings(fit: dict, shape_prior: bool) -> SilhouetteFitSettings:
+def fit_settings(fit: dict, shape_prior: bool, library: bool = False) -> SilhouetteFitSettings:
     """The fit's settings from the ``fit`` section; with the shape prior, its keys replace ``fit``'s
-    (``mirror_axis`` is one ``fit`` has not)."""
+    (``mirror_axis`` is one ``fit`` has not); with the library, ``fit.library.w_laplacian`` replaces the Laplacian
+    weight (the Laplacian then measures the departure from the library car)."""
     settings = settings_from_section(SilhouetteFitSettings, fit)
-    return replace(settings, **fit["shape_prior"]) if shape_prior else settings
+    settings = replace(settings, **fit["shape_prior"]) if shape_prior else settings
+    return replace(settings, w_laplacian=fit["library"]["w_laplacian"]) if library else settings
 
 
 def library_for(fit: dict, synth: dict) -> list[LibraryCar]:
@@ -85,7 +87,7 @@ def main(args: argparse.Namespace) -> None:
     seed_everything(fit["seed"])
     device = pick_device(render["device"])
     renderers: dict[int, SilhouetteRenderer] = {}  # one per image size (fit.image_size null: the objects' own)
-    settings = fit_settings(fit, args.shape_prior)
+    settings = fit_settings(fit, args.shape_prior, args.library)
     shape_prior = fit["shape_prior"] if args.shape_prior else None
     objects = find_objects(args.input, marker=(args.views / CAMERAS).as_posix())
     library = library_for(fit, params["synth"]) if args.library else None

@@ -141,7 +141,7 @@ def test_fit_mesh_stage_with_a_library(tmp_path, repo_root, default_params_text)
     save_mesh(library / "box.obj", *box_mesh((0.8, 0.8, 0.8)))
     params = yaml.safe_load(default_params_text)
     params["fit"] |= {"ico_level": 3, "image_size": None, "iterations": 100, "log_every": 50}
-    params["fit"]["library"] = {"folder": str(library), "mold_iterations": 30}
+    params["fit"]["library"] |= {"folder": str(library), "mold_iterations": 30}
     params["render"]["backend"] = "fast"
     proc = run_fit_mesh(tmp_path, repo_root, params)
     assert proc.returncode == 0, proc.stderr
@@ -162,3 +162,14 @@ def test_fit_mesh_stage_with_a_library(tmp_path, repo_root, default_params_text)
     params["fit"]["laplacian"] = "cotangent"  # stops before any car is molded
     proc = run_fit_mesh(tmp_path, repo_root, params)
     assert proc.returncode == 2 and "fit.laplacian: --library needs uniform" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_the_library_weights_the_laplacian_of_the_departure(default_params_text):
+    """``--library`` takes ``fit.library.w_laplacian`` (with or without the shape prior); without it, ``fit``'s."""
+    from stages.fit_mesh import fit_settings
+
+    fit = yaml.safe_load(default_params_text)["fit"]
+    assert fit["library"]["w_laplacian"] != fit["w_laplacian"]
+    assert fit_settings(fit, shape_prior=False, library=True).w_laplacian == fit["library"]["w_laplacian"]
+    assert fit_settings(fit, shape_prior=True, library=True).w_laplacian == fit["library"]["w_laplacian"]
+    assert fit_settings(fit, shape_prior=False).w_laplacian == fit["w_laplacian"]
